@@ -1,0 +1,56 @@
+"""`hf-genrec` command line: one subcommand module each; results as JSON on the last stdout line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from ..errors import HfGenRecError
+
+# Each module defines `add_parser(subparsers)`; the parser it adds sets `func(args) -> dict | None`.
+COMMAND_MODULES = [
+    "hf_genrec.cli.data_commands",
+]
+
+
+def print_result(result: Any) -> None:
+    """Print a result as one JSON line: the last line of stdout is always machine-readable."""
+    sys.stdout.write(json.dumps(result, default=_jsonable) + "\n")
+    sys.stdout.flush()
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hf-genrec", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", help="logging level for stderr (default: INFO)")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = args.func(args)
+    except HfGenRecError as exc:
+        print(f"hf-genrec: error: {exc}", file=sys.stderr)
+        return 2
+    if result is not None:
+        print_result(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Strict readers of the benchmark file formats: every problem names its file, line and field."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Container, Iterator
+
+from ..errors import DataFormatError
+
+
+def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, stripped line) of a non-empty text file, skipping blank lines."""
+    if not path.exists():
+        raise DataFormatError("file not found", path=path)
+    if path.stat().st_size == 0:
+        raise DataFormatError("file is empty", path=path)
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.strip()
+            if line:
+                yield number, line
+
+
+def _parse_int(token: str, path: Path, line: int, field: str) -> int:
+    try:
+        value = int(token)
+    except ValueError:
+        raise DataFormatError(f"expected an integer, got {token!r}", path=path, line=line, field=field) from None
+    if value < 0:
+        raise DataFormatError(f"ids must be non-negative, got {value}", path=path, line=line, field=field)
+    return value
+
+
+def _check_known(items: list[int], known_items: Container[int] | None, path: Path, line: int) -> None:
+    if known_items is None:
+        return
+    for item in items:
+        if item not in known_items:
+            raise DataFormatError(f"item {item} is not in the item catalogue (items.jsonl)", path=path, line=line, field="item_id")
+
+
+def read_sequences(path: str | Path, known_items: Container[int] | None = None) -> dict[int, list[int]]:
+    """`user_id item_id item_id ...` per line, items oldest first; items checked against ``known_items``."""
+    path = Path(path)
+    sequences: dict[int, list[int]] = {}
+    for number, line in _open_lines(path):
+        tokens = line.split()
+        if len(tokens) < 2:
+            raise DataFormatError("a line needs a user id and at least one item id", path=path, line=number)
+        user = _parse_int(tokens[0], path, number, "user_id")
+        if user in sequences:
+            raise DataFormatError(f"user {user} appears twice", path=path, line=number, field="user_id")
+        items = [_parse_int(t, path, number, "item_id") for t in tokens[1:]]
+        _check_known(items, known_items, path, number)
+        sequences[user] = items
+    if not sequences:
+        raise DataFormatError("no sequences in file", path=path)
+    return sequences
+
+
+def read_jsonl(path: str | Path, required: dict[str, type | tuple[type, ...]]) -> list[dict[str, Any]]:
+    """One JSON object a line; ``required`` maps field names to accepted types."""
+    path = Path(path)
+    rows = []
+    for number, line in _open_lines(path):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
+        if not isinstance(row, dict):
+            raise DataFormatError("expected a JSON object", path=path, line=number)
+        for field, kind in required.items():
+            if field not in row:
+                raise DataFormatError("missing field", path=path, line=number, field=field)
+            if not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
+                raise DataFormatError(
+                    f"expected {getattr(kind, '__name__', kind)}, got {type(row[field]).__name__}",
+                    path=path, line=number, field=field,
+                )
+        rows.append(row)
+    return rows
+
+
+def read_interactions_csv(
+    path: str | Path, columns: tuple[str, ...], known_items: Container[int] | None = None
+) -> list[tuple[int, ...]]:
+    """A headed CSV of integer columns (e.g. user_id,item_id[,time]), returned in file order."""
+    path = Path(path)
+    lines = _open_lines(path)
+    try:
+        _, header_line = next(lines)
+    except StopIteration:
+        raise DataFormatError("file is empty", path=path) from None
+    header = [h.strip() for h in next(csv.reader([header_line]))]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DataFormatError(f"header lacks columns {missing} (found {header})", path=path, line=1)
+    index = [header.index(c) for c in columns]
+    rows = []
+    for number, line in lines:
+        fields = next(csv.reader([line]))
+        if len(fields) != len(header):
+            raise DataFormatError(f"expected {len(header)} fields, got {len(fields)}", path=path, line=number)
+        row = tuple(_parse_int(fields[i].strip(), path, number, c) for i, c in zip(index, columns))
+        if "item_id" in columns:
+            _check_known([row[columns.index("item_id")]], known_items, path, number)
+        rows.append(row)
+    return rows

@@ -1,0 +1,209 @@
+"""The item -> semantic-ID table shared by every item tokenizer and every generative model.
+
+An ID is a fixed-length tuple of codes, one per level.  Tokenizers that can map two items to the
+same content codes (RQ-VAE, RQ-KMeans) get one more *disambiguation* level (TIGER's 4th token);
+tokenizers that are unique by construction (ColaRec's constrained k-means) do not need it.
+The table is stored as JSON, never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import CheckpointMismatchError, DataFormatError, UnknownItemError
+from .io_utils import atomic_write_json
+
+SEMANTIC_ID_FILE = "semantic_ids.json"
+
+
+class SemanticIdTable:
+    """Bijection between catalogue item ids and code tuples.
+
+    ``codes[i]`` is the ID of ``item_ids[i]``; ``codebook_sizes[l]`` bounds the codes of level ``l``.
+    ``content_levels`` counts the leading levels that carry meaning; any level after them only
+    disambiguates.
+    """
+
+    def __init__(
+        self,
+        item_ids: Sequence[int],
+        codes: np.ndarray | Sequence[Sequence[int]],
+        codebook_sizes: Sequence[int],
+        content_levels: int | None = None,
+        method: str = "unknown",
+    ) -> None:
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.ndim != 2:
+            raise CheckpointMismatchError(f"semantic-ID codes must be a 2-D table, got shape {codes.shape}")
+        if len(item_ids) != codes.shape[0]:
+            raise CheckpointMismatchError(f"{len(item_ids)} item ids but {codes.shape[0]} code rows")
+        if len(codebook_sizes) != codes.shape[1]:
+            raise CheckpointMismatchError(
+                f"{len(codebook_sizes)} codebook sizes for IDs of {codes.shape[1]} levels"
+            )
+        sizes = np.asarray(codebook_sizes, dtype=np.int64)
+        if codes.size and ((codes < 0).any() or (codes >= sizes[None, :]).any()):
+            bad_level = int(np.nonzero(((codes < 0) | (codes >= sizes[None, :])).any(axis=0))[0][0])
+            raise CheckpointMismatchError(
+                f"level {bad_level} has codes outside [0, {int(sizes[bad_level])})"
+            )
+        self.item_ids: list[int] = [int(i) for i in item_ids]
+        self.codes = codes
+        self.codebook_sizes: list[int] = [int(s) for s in sizes]
+        self.content_levels = int(content_levels if content_levels is not None else codes.shape[1])
+        self.method = method
+        self._row_of_item = {item: row for row, item in enumerate(self.item_ids)}
+        if len(self._row_of_item) != len(self.item_ids):
+            raise CheckpointMismatchError("the semantic-ID table lists an item id twice")
+        self._item_of_code = {tuple(int(c) for c in row): item for row, item in zip(codes, self.item_ids)}
+        if len(self._item_of_code) != len(self.item_ids):
+            raise CheckpointMismatchError("two items share one semantic ID; the table must be a bijection")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_content_codes(
+        cls,
+        item_ids: Sequence[int],
+        content_codes: np.ndarray,
+        codebook_sizes: int | Sequence[int],
+        method: str = "unknown",
+    ) -> "SemanticIdTable":
+        """Append a disambiguation level: items sharing all content codes get 0, 1, 2, ... in catalogue order."""
+        content_codes = np.asarray(content_codes, dtype=np.int64)
+        levels = content_codes.shape[1]
+        if isinstance(codebook_sizes, int):
+            codebook_sizes = [codebook_sizes] * levels
+        counts: Counter = Counter()
+        last = np.empty(len(content_codes), dtype=np.int64)
+        for row, prefix in enumerate(map(tuple, content_codes.tolist())):
+            last[row] = counts[prefix]
+            counts[prefix] += 1
+        max_group = max(counts.values()) if counts else 1
+        codes = np.concatenate([content_codes, last[:, None]], axis=1)
+        return cls(item_ids, codes, list(codebook_sizes) + [max_group], content_levels=levels, method=method)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def num_levels(self) -> int:
+        return int(self.codes.shape[1])
+
+    def __len__(self) -> int:
+        return self.num_items
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._row_of_item
+
+    # ------------------------------------------------------------------ lookups
+    def row_of(self, item_id: int) -> int:
+        try:
+            return self._row_of_item[int(item_id)]
+        except (KeyError, TypeError, ValueError):
+            raise UnknownItemError(f"item {item_id!r} has no semantic ID (not in the table of {self.num_items} items)") from None
+
+    def codes_of(self, item_id: int) -> tuple[int, ...]:
+        return tuple(int(c) for c in self.codes[self.row_of(item_id)])
+
+    def codes_for(self, item_ids: Iterable[int]) -> np.ndarray:
+        rows = [self.row_of(i) for i in item_ids]
+        return self.codes[rows] if rows else np.zeros((0, self.num_levels), dtype=np.int64)
+
+    def item_of(self, codes: Sequence[int]) -> int | None:
+        """The item with this ID, or ``None`` when the tuple names no item."""
+        return self._item_of_code.get(tuple(int(c) for c in codes))
+
+    # ------------------------------------------------------------------ statistics
+    def stats(self) -> dict:
+        """Quality figures of the ID assignment (collisions are measured on the content levels)."""
+        content = self.codes[:, : self.content_levels]
+        prefix_counts = Counter(map(tuple, content.tolist()))
+        n = max(self.num_items, 1)
+        usage, entropy = [], []
+        for level in range(self.content_levels):
+            counts = np.bincount(content[:, level], minlength=self.codebook_sizes[level])
+            usage.append(float((counts > 0).sum() / self.codebook_sizes[level]))
+            p = counts[counts > 0] / counts.sum()
+            entropy.append(float(-(p * np.log2(p)).sum()))
+        return {
+            "items": self.num_items,
+            "levels": self.num_levels,
+            "content_levels": self.content_levels,
+            "codebook_size": self.codebook_sizes[0] if len(set(self.codebook_sizes[: self.content_levels])) == 1 else self.codebook_sizes,
+            "codebook_sizes": self.codebook_sizes,
+            "unique_ids": len(self._item_of_code),
+            "unique_content_prefixes": len(prefix_counts),
+            "collision_rate": 1.0 - len(prefix_counts) / n,
+            "max_items_per_prefix": max(prefix_counts.values()) if prefix_counts else 0,
+            "usage_per_level": usage,
+            "entropy_per_level": entropy,
+            "max_entropy_per_level": [math.log2(s) for s in self.codebook_sizes[: self.content_levels]],
+        }
+
+    def collision_histogram(self) -> dict[int, int]:
+        """How many content prefixes hold exactly k items, for each k."""
+        sizes = Counter(map(tuple, self.codes[:, : self.content_levels].tolist())).values()
+        return dict(sorted(Counter(sizes).items()))
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict:
+        return {
+            "format": "hf_genrec.semantic_ids/1",
+            "method": self.method,
+            "codebook_sizes": self.codebook_sizes,
+            "content_levels": self.content_levels,
+            "item_ids": self.item_ids,
+            "codes": self.codes.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, source: object = "<dict>") -> "SemanticIdTable":
+        missing = [k for k in ("codebook_sizes", "item_ids", "codes") if k not in data]
+        if missing:
+            raise DataFormatError(f"semantic-ID table lacks {missing}", path=source)
+        return cls(
+            data["item_ids"],
+            np.asarray(data["codes"], dtype=np.int64).reshape(len(data["item_ids"]), len(data["codebook_sizes"])),
+            data["codebook_sizes"],
+            content_levels=data.get("content_levels"),
+            method=data.get("method", "unknown"),
+        )
+
+    def save(self, directory: str | os.PathLike, filename: str = SEMANTIC_ID_FILE) -> Path:
+        path = Path(directory) / filename
+        atomic_write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SemanticIdTable":
+        """Load from a JSON file or from a directory holding ``semantic_ids.json``."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / SEMANTIC_ID_FILE
+        if not path.exists():
+            raise DataFormatError("semantic-ID table not found", path=path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+        return cls.from_dict(data, source=path)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, SemanticIdTable)
+            and self.item_ids == other.item_ids
+            and self.codebook_sizes == other.codebook_sizes
+            and np.array_equal(self.codes, other.codes)
+        )
+
+    def __repr__(self) -> str:
+        return f"SemanticIdTable(items={self.num_items}, levels={self.num_levels}, codebook_sizes={self.codebook_sizes}, method={self.method!r})"
