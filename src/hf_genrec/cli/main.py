@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from typing import Any, Sequence
 
@@ -14,6 +15,9 @@ from ..errors import HfGenRecError
 # Each module defines `add_parser(subparsers)`; the parser it adds sets `func(args) -> dict | None`.
 COMMAND_MODULES = [
     "hf_genrec.cli.data_commands",
+    "hf_genrec.cli.model_commands",
+    "hf_genrec.cli.push",
+    "hf_genrec.cli.build_semantic_ids",
 ]
 
 
@@ -47,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HfGenRecError as exc:
         print(f"hf-genrec: error: {exc}", file=sys.stderr)
         return 2
-    if result is not None:
+    if result is not None and int(os.environ.get("RANK", "0")) == 0:  # one JSON line, from the main process
         print_result(result)
     return 0
 

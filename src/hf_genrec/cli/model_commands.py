@@ -1,0 +1,64 @@
+"""`hf-genrec train`, `hf-genrec evaluate` and `hf-genrec recommend`."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from .data_commands import add_dataset_arguments
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="train a generative recommender from a recipe YAML")
+    train.add_argument("--config", required=True, help="recipe YAML in training_args/")
+    train.add_argument("--output-dir", help="overrides the recipe's output_dir")
+    train.add_argument("--resume-from-checkpoint", nargs="?", const=True, default=None,
+                       help="resume from the last checkpoint in output_dir, or from the given one")
+    train.add_argument("overrides", nargs="*", help="key=value recipe overrides, e.g. num_train_epochs=1")
+    train.set_defaults(func=run_train)
+
+    evaluate = subparsers.add_parser("evaluate", help="score a saved model on a split (full-catalogue ranking)")
+    evaluate.add_argument("--model", required=True, help="saved model folder")
+    add_dataset_arguments(evaluate, required=False)
+    evaluate.add_argument("--split", default="test", choices=["validation", "test"])
+    evaluate.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams")
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--max-users", type=int, default=None, help="score only the first N users")
+    evaluate.set_defaults(func=run_evaluate)
+
+    recommend = subparsers.add_parser("recommend", help="top-K items for one history")
+    recommend.add_argument("--model", required=True, help="saved model folder")
+    recommend.add_argument("--history", type=int, nargs="+", required=True, help="item ids, oldest first")
+    recommend.add_argument("--user-id", type=int, default=None)
+    recommend.add_argument("--top-k", type=int, default=10)
+    recommend.add_argument("--num-beams", type=int, default=20)
+    add_dataset_arguments(recommend, required=False)
+    recommend.set_defaults(func=run_recommend)
+
+
+def run_train(args: argparse.Namespace) -> dict:
+    from ..training.pipeline import train_from_recipe
+    from ..training.recipe import parse_recipe
+
+    overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+    return train_from_recipe(parse_recipe(args.config, overrides), resume_from_checkpoint=args.resume_from_checkpoint)
+
+
+def run_evaluate(args: argparse.Namespace) -> dict:
+    from ..training.evaluation import evaluate_saved_model
+
+    with tempfile.TemporaryDirectory() as scratch:
+        return evaluate_saved_model(
+            args.model, split=args.split, dataset=args.dataset, data_dir=args.data_dir, num_beams=args.num_beams,
+            batch_size=args.batch_size, max_users=args.max_users, scratch_dir=scratch,
+        )
+
+
+def run_recommend(args: argparse.Namespace) -> dict:
+    from ..training.evaluation import recommend_with_saved_model
+
+    return recommend_with_saved_model(
+        args.model, args.history, top_k=args.top_k, num_beams=args.num_beams, user_id=args.user_id,
+        dataset=args.dataset, data_dir=args.data_dir,
+    )

@@ -1,0 +1,141 @@
+"""Beam search specialised to fixed-length semantic IDs.
+
+Compared with ``generate()`` it knows that an ID has exactly L tokens: no EOS search, scores only
+over the current level's codes, validity from the per-level transition tables, the encoder run
+once, and the decoder cache reordered by beam index.  It returns the same top-K items and scores
+as ``generate(num_beams=..., length_penalty=0.0)`` with the prefix constraint (ties aside):
+transformers also applies log-softmax *before* the constraint, so scores are not renormalised over
+the valid codes, and it keeps the best ``num_beams`` candidates over all beams at every step.
+
+Level-decoding protocol (any model, see docs/ARCHITECTURE.md)::
+
+    model.encode_for_decoding(input_ids=..., attention_mask=...) -> (enc [B, S, d], enc_mask [B, S])
+    model.level_logits(level, prev_codes [N, level], enc, enc_mask, past_key_values) -> (logp [N, K_level], cache)
+
+``prev_codes`` are codes (not token ids); the N = B * n rows are user-major (row r belongs to user
+r // n).  Models that set ``level_decoding_broadcasts_encoder = True`` receive the B-row encoder
+tensors at every level; others receive them repeated to N rows.  Between levels the cache is
+reordered with ``model.reorder_level_cache(cache, row_index)`` if the model defines it, else with
+``cache.reorder_cache(row_index)`` (transformers caches, ``TigerLevelCache``); a cache with neither
+is dropped and the model recomputes from ``prev_codes``.  ``row_index`` [N_new] gives, for every
+new row, the row it continues (it may repeat rows: after level 0 it expands B rows to B * n).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from ..errors import InvalidInputError
+from .id_tables import SemanticIdTables
+
+
+def _reorder(model: Any, cache: Any, row_index: torch.Tensor) -> Any:
+    if cache is None:
+        return None
+    custom = getattr(model, "reorder_level_cache", None)
+    if custom is not None:
+        return custom(cache, row_index)
+    reorder = getattr(cache, "reorder_cache", None)
+    if reorder is None:
+        return None
+    result = reorder(row_index)
+    return cache if result is None else result
+
+
+def _exclude_mask(item_rows: torch.Tensor, tables: SemanticIdTables, exclude: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Boolean [B, n]: True where the beam's item is in that user's ``exclude`` list (item ids)."""
+    batch = item_rows.shape[0]
+    if len(exclude) != batch:
+        raise InvalidInputError(f"exclude has {len(exclude)} lists for a batch of {batch}")
+    width = max((len(e) for e in exclude), default=0)
+    if width == 0:
+        return torch.zeros_like(item_rows, dtype=torch.bool)
+    device = item_rows.device
+    padded = torch.full((batch, width), -1, dtype=torch.long)
+    for i, items in enumerate(exclude):
+        if len(items):
+            padded[i, : len(items)] = torch.as_tensor(list(items), dtype=torch.long)
+    padded = padded.to(device)
+    sorted_ids, order = tables.item_ids.sort()
+    pos = torch.searchsorted(sorted_ids, padded).clamp(max=sorted_ids.numel() - 1)
+    rows = torch.where(sorted_ids[pos] == padded, order[pos], torch.full_like(pos, -2))  # -2: never a beam's row
+    return (item_rows[:, :, None] == rows[:, None, :]).any(-1)
+
+
+@torch.no_grad()
+def fast_beam_search(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    id_tables: SemanticIdTables,
+    num_beams: int = 20,
+    top_k: int = 10,
+    exclude: Sequence[Sequence[int]] | None = None,
+) -> tuple[torch.LongTensor, torch.FloatTensor]:
+    """Top-``top_k`` valid IDs per user as table rows ``[B, top_k]`` and their log-probabilities ``[B, top_k]``.
+
+    Rows are -1 (score -inf) where fewer than ``top_k`` valid items survive (only possible with
+    ``exclude``, or a catalogue smaller than ``top_k``).  ``exclude`` (item ids per user) removes
+    items from the final ``num_beams`` beams before the top ``top_k`` are taken.
+    """
+    if num_beams < 1 or top_k < 1:
+        raise InvalidInputError(f"num_beams and top_k must be >= 1, got {num_beams} and {top_k}")
+    if top_k > num_beams:
+        raise InvalidInputError(f"top_k={top_k} is larger than num_beams={num_beams}: beam search keeps only num_beams IDs")
+    device = input_ids.device
+    tables = id_tables.to(device)
+    enc, enc_mask = model.encode_for_decoding(input_ids=input_ids, attention_mask=attention_mask)
+    batch = enc.shape[0]
+    broadcast = bool(getattr(model, "level_decoding_broadcasts_encoder", False))
+    neg_inf = float("-inf")
+    users = torch.arange(batch, device=device)
+
+    per_user = 1  # live beams per user
+    beam_scores = torch.zeros(batch, 1, device=device)
+    state = torch.zeros(batch, 1, dtype=torch.long, device=device)  # prefix state of each beam
+    prev_codes = torch.zeros(batch, 0, dtype=torch.long, device=device)
+    cache = None
+    expanded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {1: (enc, enc_mask)}
+
+    for level in range(tables.num_levels):
+        if broadcast:
+            enc_l, mask_l = enc, enc_mask
+        else:
+            if per_user not in expanded:
+                expanded[per_user] = (enc.repeat_interleave(per_user, 0), enc_mask.repeat_interleave(per_user, 0))
+            enc_l, mask_l = expanded[per_user]
+        logp, cache = model.level_logits(level, prev_codes, enc_l, mask_l, past_key_values=cache)
+        size = tables.codebook_sizes[level]
+        if logp.shape != (batch * per_user, size):
+            raise InvalidInputError(
+                f"level_logits({level}) returned shape {list(logp.shape)}, expected {[batch * per_user, size]}"
+            )
+        logp = logp.float().masked_fill(~tables.allowed(level, state.reshape(-1)), neg_inf)
+        total = (beam_scores.reshape(-1, 1) + logp).reshape(batch, per_user * size)
+        keep = min(num_beams, per_user * size)
+        beam_scores, flat = total.topk(keep, dim=1)
+        parent = torch.div(flat, size, rounding_mode="floor")
+        codes = flat - parent * size
+        row_index = (users[:, None] * per_user + parent).reshape(-1)
+        new_state = tables.step(level, state.reshape(-1)[row_index], codes.reshape(-1)).reshape(batch, keep)
+        state = new_state.masked_fill(beam_scores == neg_inf, -1)
+        prev_codes = torch.cat([prev_codes[row_index], codes.reshape(-1, 1)], dim=1)
+        per_user = keep
+        if level + 1 < tables.num_levels:
+            cache = _reorder(model, cache, row_index)
+
+    item_rows = state  # at the last level the state is the item's table row
+    if exclude is not None:
+        beam_scores = beam_scores.masked_fill(_exclude_mask(item_rows, tables, exclude), neg_inf)
+    take = min(top_k, per_user)
+    scores, order = beam_scores.topk(take, dim=1)
+    rows = item_rows.gather(1, order).masked_fill(scores == neg_inf, -1)
+    if take < top_k:
+        rows = torch.cat([rows, rows.new_full((batch, top_k - take), -1)], dim=1)
+        scores = torch.cat([scores, scores.new_full((batch, top_k - take), neg_inf)], dim=1)
+    return rows, scores
+
+
+__all__ = ["fast_beam_search"]

@@ -1,0 +1,167 @@
+"""Configuration of ColaRec (Wang et al., CIKM 2024): a T5 encoder-decoder generating item GIDs."""
+
+from __future__ import annotations
+
+from transformers import PretrainedConfig
+
+TASK_IDS = {"rec": 0, "index": 1}
+POOLING_MODES = ("mean", "last", "first")
+
+
+class ColaRecConfig(PretrainedConfig):
+    """T5 sizes, catalogue sizes, GID shape and loss weights of a ColaRec model.
+
+    Encoder vocabulary: ``vocab_size`` text tokens (the shared word embedding; slot placeholders
+    and the task token are ordinary ids in it, overwritten by learned embeddings).
+    Decoder vocabulary (for ``generate()`` only): id 0 = decoder start / pad, id 1 = end, then
+    the codes of level 0, level 1, ... in order (``code_offset(level) + code``).
+
+    Loss weights: ``rec`` (user content -> next GID), ``index`` (item content + users -> GID),
+    ``bpr`` (pooled user vs positive / negative item) and ``contrastive`` (item vs an item sharing
+    its GID prefix vs a negative).  The reference code weighs the generation losses 0.08, BPR 1
+    and the contrastive term 0.1; a weight of 0 skips that term entirely.
+    """
+
+    model_type = "colarec"
+    keys_to_ignore_at_inference = ["past_key_values", "cache"]
+    attribute_map = {"hidden_size": "d_model", "num_attention_heads": "num_heads", "num_hidden_layers": "num_layers"}
+
+    def __init__(
+        self,
+        vocab_size: int = 32128,
+        num_items: int = 1,
+        num_users: int = 1,
+        codebook_sizes: list[int] | tuple[int, ...] = (32, 32, 32),
+        d_model: int = 128,
+        d_kv: int = 32,
+        d_ff: int = 512,
+        num_layers: int = 2,
+        num_decoder_layers: int | None = None,
+        num_heads: int = 4,
+        relative_attention_num_buckets: int = 32,
+        relative_attention_max_distance: int = 128,
+        dropout_rate: float = 0.1,
+        layer_norm_epsilon: float = 1e-6,
+        initializer_factor: float = 1.0,
+        feed_forward_proj: str = "relu",
+        use_item_position_embeddings: bool = False,
+        max_item_positions: int = 64,
+        tie_code_heads: bool = True,
+        pooling: str = "mean",
+        rec_loss_weight: float = 1.0,
+        index_loss_weight: float = 1.0,
+        bpr_loss_weight: float = 1.0,
+        contrastive_loss_weight: float = 0.1,
+        pad_token_id: int = 0,
+        eos_token_id: int = 1,
+        decoder_start_token_id: int = 0,
+        use_cache: bool = True,
+        is_encoder_decoder: bool = True,
+        **kwargs,
+    ):
+        self.vocab_size = int(vocab_size)
+        self.num_items = int(num_items)
+        self.num_users = int(num_users)
+        self.codebook_sizes = [int(k) for k in codebook_sizes]
+        self.d_model = d_model
+        self.d_kv = d_kv
+        self.d_ff = d_ff
+        self.num_layers = num_layers
+        self.num_decoder_layers = num_decoder_layers if num_decoder_layers is not None else num_layers
+        self.num_heads = num_heads
+        self.relative_attention_num_buckets = relative_attention_num_buckets
+        self.relative_attention_max_distance = relative_attention_max_distance
+        self.dropout_rate = dropout_rate
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_factor = initializer_factor
+        self.feed_forward_proj = feed_forward_proj
+        self.use_item_position_embeddings = bool(use_item_position_embeddings)
+        self.max_item_positions = int(max_item_positions)
+        self.tie_code_heads = bool(tie_code_heads)
+        self.pooling = pooling
+        self.rec_loss_weight = float(rec_loss_weight)
+        self.index_loss_weight = float(index_loss_weight)
+        self.bpr_loss_weight = float(bpr_loss_weight)
+        self.contrastive_loss_weight = float(contrastive_loss_weight)
+        self.use_cache = use_cache
+        kwargs.setdefault("tie_word_embeddings", False)  # nothing here ties to the word embedding
+        super().__init__(
+            pad_token_id=pad_token_id,
+            eos_token_id=eos_token_id,
+            decoder_start_token_id=decoder_start_token_id,
+            is_encoder_decoder=is_encoder_decoder,
+            **kwargs,
+        )
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """Raise ``ConfigError`` naming the bad field."""
+        from ...errors import ConfigError
+
+        positive = {
+            "vocab_size": self.vocab_size,
+            "num_items": self.num_items,
+            "num_users": self.num_users,
+            "d_model": self.d_model,
+            "d_kv": self.d_kv,
+            "d_ff": self.d_ff,
+            "num_layers": self.num_layers,
+            "num_decoder_layers": self.num_decoder_layers,
+            "num_heads": self.num_heads,
+            "max_item_positions": self.max_item_positions,
+        }
+        for name, value in positive.items():
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"ColaRecConfig.{name} must be a positive integer, got {value!r}")
+        if not self.codebook_sizes or any(k <= 0 for k in self.codebook_sizes):
+            raise ConfigError(f"ColaRecConfig.codebook_sizes must be positive integers, got {self.codebook_sizes}")
+        if self.pooling not in POOLING_MODES:
+            raise ConfigError(f"ColaRecConfig.pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
+        for name in ("rec_loss_weight", "index_loss_weight", "bpr_loss_weight", "contrastive_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"ColaRecConfig.{name} must be >= 0, got {getattr(self, name)}")
+
+    # ------------------------------------------------------------------ decoder vocabulary
+    @property
+    def num_levels(self) -> int:
+        return len(self.codebook_sizes)
+
+    def code_offset(self, level: int) -> int:
+        """First decoder-vocabulary id of ``level``'s codes (after start=0 and end=1)."""
+        return 2 + sum(self.codebook_sizes[:level])
+
+    @property
+    def decoder_vocab_size(self) -> int:
+        return 2 + sum(self.codebook_sizes)
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        return {
+            "rec": self.rec_loss_weight,
+            "index": self.index_loss_weight,
+            "bpr": self.bpr_loss_weight,
+            "contrastive": self.contrastive_loss_weight,
+        }
+
+    def to_t5_kwargs(self) -> dict:
+        """The T5 hyperparameters of the encoder / decoder stacks."""
+        return {
+            "d_model": self.d_model,
+            "d_kv": self.d_kv,
+            "d_ff": self.d_ff,
+            "num_layers": self.num_layers,
+            "num_decoder_layers": self.num_decoder_layers,
+            "num_heads": self.num_heads,
+            "relative_attention_num_buckets": self.relative_attention_num_buckets,
+            "relative_attention_max_distance": self.relative_attention_max_distance,
+            "dropout_rate": self.dropout_rate,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "initializer_factor": self.initializer_factor,
+            "feed_forward_proj": self.feed_forward_proj,
+            "pad_token_id": self.pad_token_id,
+            "eos_token_id": self.eos_token_id,
+            "decoder_start_token_id": self.decoder_start_token_id,
+        }
+
+
+__all__ = ["ColaRecConfig", "POOLING_MODES", "TASK_IDS"]

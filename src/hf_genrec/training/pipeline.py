@@ -1,0 +1,101 @@
+"""`hf-genrec train`: recipe -> semantic IDs -> tokenizer -> model -> GenRecTrainer -> saved, evaluated model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import yaml
+
+from ..data import RecDataset, load_rec_dataset
+from ..io_utils import atomic_write_json, atomic_write_text
+from ..semantic_ids import SemanticIdTable
+from .arguments import GenRecTrainingArguments
+from .families import build_family
+from .recipe import GenRecRecipe, ParsedRecipe
+from .trainer import GenRecTrainer
+
+logger = logging.getLogger(__name__)
+
+EVAL_RESULTS_FILE = "eval_results.json"
+RECIPE_FILE = "recipe.yaml"
+
+
+def item_ids_table(recipe: GenRecRecipe, dataset: RecDataset, output_dir: Path) -> SemanticIdTable:
+    """Load the recipe's semantic-ID table, or build it into ``output_dir/item_tokenizer``."""
+    if recipe.semantic_ids:
+        table = SemanticIdTable.load(recipe.semantic_ids)
+    elif recipe.semantic_id_method == "colarec-kmeans":
+        from ..models.colarec.gids import build_colarec_gids
+
+        table = build_colarec_gids(dataset, output_dir / "item_tokenizer", seed=0)
+    else:
+        from ..models.semantic_id_builder import build_semantic_ids
+
+        build_semantic_ids(
+            recipe.dataset,
+            data_dir=recipe.data_dir,
+            method=recipe.semantic_id_method,
+            recipe_path=recipe.semantic_id_recipe,
+            output_dir=output_dir / "item_tokenizer",
+        )
+        table = SemanticIdTable.load(output_dir / "item_tokenizer")
+    missing = [item for item in dataset.catalogue.item_ids if item not in table]
+    if missing:
+        from ..errors import CheckpointMismatchError
+
+        raise CheckpointMismatchError(f"the semantic-ID table lacks {len(missing)} catalogue items, e.g. {missing[:5]}")
+    return table
+
+
+def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool | None = None) -> dict:
+    started = time.time()
+    recipe, args = parsed.recipe, parsed.training_args
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    dataset = load_rec_dataset(recipe.dataset, recipe.data_dir)
+    splits = dataset.splits(recipe.max_history)
+    table = item_ids_table(recipe, dataset, output_dir)
+    family = build_family(recipe, dataset, splits, table)
+
+    trainer = GenRecTrainer(
+        model=family.model,
+        args=args,
+        train_dataset=family.train_dataset,
+        eval_dataset=splits["validation"],
+        data_collator=family.train_collator,
+        processing_class=family.tokenizer,
+        id_tables=family.id_tables,
+        item_ids=table.item_ids,
+        eval_collator=family.eval_collator,
+    )
+    train_output = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    trainer.save_model(str(output_dir))  # the selected model when load_best_model_at_end
+    atomic_write_text(output_dir / RECIPE_FILE, yaml.safe_dump(parsed.values, sort_keys=False))
+    if args.plot_loss_curves and trainer.is_world_process_zero():
+        trainer.plot_loss_curves(str(output_dir / "loss_curves.png"))
+
+    result = {"train_seconds": round(time.time() - started, 1), "train_loss": train_output.training_loss}
+    validation = trainer.evaluate(splits["validation"], metric_key_prefix="validation")
+    result.update(validation)
+    if recipe.test_at_end:
+        test = trainer.evaluate(splits["test"], metric_key_prefix="test")
+        result.update(test)
+        result["test_rows_per_process"] = trainer.rows_per_process
+        if trainer.is_world_process_zero():
+            write_eval_results(output_dir, dataset, "test", {k[len("test_"):]: v for k, v in test.items() if k.startswith("test_")}, recipe.max_history, args)
+    result["seconds"] = round(time.time() - started, 1)
+    return result
+
+
+def write_eval_results(output_dir: Path, dataset: RecDataset, split: str, metrics: dict, max_history: int, args) -> dict:
+    record = {
+        "dataset": dataset.name,
+        "split": split,
+        "protocol": dataset.describe_protocol(max_history),
+        "num_beams": args.generation_num_beams,
+        **{k: v for k, v in metrics.items() if k not in ("runtime",)},
+    }
+    atomic_write_json(Path(output_dir) / EVAL_RESULTS_FILE, record, indent=2)
+    return record

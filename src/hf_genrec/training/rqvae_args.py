@@ -1,0 +1,118 @@
+"""Recipe of an item-tokenizer build (RQ-VAE or RQ-KMeans), read from YAML with HfArgumentParser.
+
+One flat YAML holds both the recipe fields below and ``transformers.TrainingArguments`` fields
+(optimiser, learning rate, epochs, batch size), e.g. ``training_args/rqvae-beauty.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+from ..errors import ConfigError
+
+METHODS = ("rqvae", "rqkmeans")
+
+
+@dataclass
+class RQVAERecipe:
+    """What to tokenize and how (the optimiser lives in TrainingArguments)."""
+
+    dataset: str = field(default="amazon-beauty", metadata={"help": "dataset name for hf_genrec.data.load_rec_dataset"})
+    data_dir: str | None = field(default=None, metadata={"help": "benchmark data directory (default: the data layer's)"})
+    method: str = field(default="rqvae", metadata={"help": "rqvae (trained) or rqkmeans (residual k-means, no training)"})
+    encoder: str | None = field(
+        default=None, metadata={"help": "sentence-transformers model id or path (default: bundled all-MiniLM-L6-v2)"}
+    )
+    embedding_batch_size: int = field(default=64, metadata={"help": "batch size of the sentence encoder"})
+    embedding_cache_dir: str | None = field(
+        default=None, metadata={"help": "embedding cache (default: $HF_GENREC_CACHE or ~/.cache/hf_genrec/embeddings)"}
+    )
+    num_levels: int = field(default=3, metadata={"help": "content levels of a semantic ID"})
+    codebook_size: int = field(default=256, metadata={"help": "codes per level"})
+    hidden_dims: list[int] = field(default_factory=lambda: [512, 256, 128], metadata={"help": "RQ-VAE MLP widths"})
+    latent_dim: int = field(default=32, metadata={"help": "RQ-VAE latent width"})
+    beta: float = field(default=0.25, metadata={"help": "commitment weight"})
+    activation: str = field(default="relu", metadata={"help": "MLP activation"})
+    dropout: float = field(default=0.0, metadata={"help": "MLP dropout"})
+    rotation_trick: bool = field(default=False, metadata={"help": "rotation trick instead of straight-through"})
+    dead_code_window: int = field(default=20, metadata={"help": "restart codes unused for this many steps (0: never)"})
+    standardize_inputs: bool = field(default=True, metadata={"help": "standardise embeddings per dimension"})
+    reconstruction_reduction: str = field(default="sum", metadata={"help": "sum or mean over dimensions"})
+    kmeans_iters: int = field(default=20, metadata={"help": "Lloyd iterations (codebook init / RQ-KMeans)"})
+    kmeans_init: str = field(default="kmeans++", metadata={"help": "RQ-KMeans seeding: kmeans++ or random"})
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"recipe field 'method' must be one of {METHODS}, got {self.method!r}")
+        for name in ("num_levels", "codebook_size", "latent_dim", "embedding_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"recipe field {name!r} must be >= 1, got {getattr(self, name)}")
+
+    def model_config_kwargs(self) -> dict[str, Any]:
+        """The RQVAETokenizerConfig arguments this recipe sets (input_dim comes from the encoder)."""
+        names = (
+            "num_levels", "codebook_size", "hidden_dims", "latent_dim", "beta", "activation", "dropout",
+            "rotation_trick", "dead_code_window", "standardize_inputs", "reconstruction_reduction", "kmeans_iters",
+        )
+        return {name: getattr(self, name) for name in names}
+
+
+# Trainer settings of the default recipe (training_args/rqvae-beauty.yaml); a YAML overrides them.
+# TrainingArguments' own defaults (3 epochs, batch 8, lr 5e-5) would barely move an RQ-VAE.
+DEFAULT_TRAINING_VALUES: dict[str, Any] = {
+    "seed": 42,
+    "num_train_epochs": 100,
+    "per_device_train_batch_size": 1024,
+    "learning_rate": 2e-3,
+    "optim": "adamw_torch",
+    "weight_decay": 0.0,
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 0,
+    "logging_steps": 240,
+    "save_strategy": "no",
+    "report_to": "none",
+    "disable_tqdm": True,
+    "dataloader_pin_memory": False,
+}
+
+
+def load_rqvae_recipe(
+    path: str | os.PathLike | None = None, **overrides: Any
+) -> tuple[RQVAERecipe, TrainingArguments]:
+    """Parse a flat YAML recipe (recipe + TrainingArguments keys) over :data:`DEFAULT_TRAINING_VALUES`;
+    ``overrides`` win over the file.
+
+    Unknown keys and bad values raise :class:`ConfigError` naming the file.
+    """
+    values: dict[str, Any] = dict(DEFAULT_TRAINING_VALUES)
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        if not Path(path).is_file():
+            raise ConfigError(f"{source}: recipe file not found")
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: invalid YAML ({exc})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: a recipe must be a flat mapping of keys to values")
+        values.update(loaded or {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.setdefault("output_dir", "rqvae_output")
+    parser = HfArgumentParser((RQVAERecipe, TrainingArguments))
+    try:
+        recipe, training_args = parser.parse_dict(values, allow_extra_keys=False)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return recipe, training_args
+
+
+__all__ = ["DEFAULT_TRAINING_VALUES", "METHODS", "RQVAERecipe", "load_rqvae_recipe"]

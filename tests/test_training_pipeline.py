@@ -1,0 +1,113 @@
+"""End to end on a real slice: recipe -> train -> select on validation -> test once -> reload -> recommend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+import hf_genrec
+from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
+from hf_genrec.data import load_rec_dataset
+from hf_genrec.errors import ConfigError
+from hf_genrec.training.pipeline import train_from_recipe
+from hf_genrec.training.recipe import parse_recipe
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir):
+    root = tmp_path_factory.mktemp("pipeline")
+    write_beauty_slice(data_dir, root / "data", users=150)
+    dataset = load_rec_dataset("beauty-slice", root / "data")
+    random_table(dataset.catalogue.item_ids).save(root / "ids")
+    recipe = {
+        **TINY_TIGER,
+        "dataset": "beauty-slice",
+        "data_dir": str(root / "data"),
+        "semantic_ids": str(root / "ids"),
+        "output_dir": str(root / "out"),
+        "max_steps": 24,
+        "eval_strategy": "steps",
+        "eval_steps": 12,
+        "save_steps": 12,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "ndcg@10",
+        "plot_loss_curves": True,
+    }
+    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = train_from_recipe(parse_recipe(root / "recipe.yaml"))
+    return root, result, dataset
+
+
+def test_training_selects_on_validation_and_tests_once(trained):
+    root, result, _ = trained
+    out = root / "out"
+    assert result["train_loss"] > 0
+    for split in ("validation", "test"):
+        assert 0 <= result[f"{split}_ndcg@10"] <= result[f"{split}_recall@10"] <= 1
+        assert result[f"{split}_invalid_rate"] == 0.0
+        assert result[f"{split}_users"] == 150
+    record = json.loads((out / "eval_results.json").read_text())
+    assert record["split"] == "test" and record["ndcg@10"] == result["test_ndcg@10"]
+    assert "leave-one-out" in record["protocol"]
+    assert (out / "loss_curves.png").stat().st_size > 1000
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["max_steps"] == 24
+    # the checkpoint carries its ID table and no pickles besides Trainer state
+    assert (out / "semantic_ids.json").exists() and (out / "model.safetensors").exists()
+
+
+def test_reload_with_auto_classes_recommends_the_same(trained):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    root, _, dataset = trained
+    model = AutoModelForSeq2SeqLM.from_pretrained(root / "out")
+    tokenizer = AutoTokenizer.from_pretrained(root / "out")
+    assert type(model).__name__ == "TigerForGenerativeRecommendation"
+    assert type(tokenizer).__name__ == "GenRecTokenizer"
+    histories = [row["history"] for row in dataset.splits()["test"].select(range(8))]
+    first = hf_genrec.recommend(model, tokenizer, histories, k=5, num_beams=10)
+    again = hf_genrec.recommend(
+        AutoModelForSeq2SeqLM.from_pretrained(root / "out"), AutoTokenizer.from_pretrained(root / "out"),
+        histories, k=5, num_beams=10,
+    )
+    assert [[i for i, _ in r] for r in first] == [[i for i, _ in r] for r in again]
+    assert all(len(r) == 5 and all(i in dataset.catalogue for i, _ in r) for r in first)
+    scores = torch.tensor([[s for _, s in r] for r in first])
+    assert torch.all(scores[:, :-1] >= scores[:, 1:])  # best first
+
+
+def test_cli_evaluate_and_recommend(trained):
+    root, result, _ = trained
+    run = lambda *a: subprocess.run([sys.executable, "-m", "hf_genrec.cli.main", *a], capture_output=True, text=True, timeout=300)
+    proc = run("evaluate", "--model", str(root / "out"), "--split", "test")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert metrics["ndcg@10"] == pytest.approx(result["test_ndcg@10"])
+    assert metrics["users"] == 150 and metrics["invalid_rate"] == 0 and "protocol" in metrics
+    proc = run("recommend", "--model", str(root / "out"), "--history", "1", "2", "3", "--top-k", "3", "--num-beams", "10")
+    assert proc.returncode == 0, proc.stderr
+    recs = json.loads(proc.stdout.strip().splitlines()[-1])["recommendations"]
+    assert len(recs) == 3 and all("title" in r for r in recs)
+
+
+def test_recipe_errors(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("output_dir: x\nlearning_rat: 0.1\n")
+    with pytest.raises(ConfigError, match=r"r.yaml: unknown recipe keys \['learning_rat'\]"):
+        parse_recipe(path)
+    path.write_text("output_dir: x\nd_model: big\n")
+    with pytest.raises(ConfigError, match="key 'd_model' expects int, got 'big'"):
+        parse_recipe(path)
+    path.write_text("output_dir: x\nmodel_family: gpt\n")
+    with pytest.raises(ConfigError, match="model_family must be 'tiger' or 'colarec'"):
+        parse_recipe(path)
+
+
+def test_shipped_recipes_parse():
+    for name, overrides in (("tiger-beauty-cpu.yaml", []), ("tiger-beauty.yaml", ["bf16=false"])):  # no bf16 on CPU
+        parsed = parse_recipe(f"training_args/{name}", overrides)
+        assert parsed.recipe.dataset == "amazon-beauty" and parsed.recipe.model_family == "tiger"
