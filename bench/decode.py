@@ -1,0 +1,144 @@
+"""Decoding throughput: fast fixed-length beam search vs generate() with the two constraints.
+
+Prints one JSON line: users/s of each decoder per batch size, the speed-up over
+generate()+prefix_allowed_tokens_fn and the fraction of users whose top-k lists are identical.
+
+    python bench/decode.py                      # random-init TIGER, Beauty-shaped random catalogue
+    python bench/decode.py --model DIR          # a trained checkpoint (tokenizer + semantic_ids.json in DIR)
+    python bench/decode.py --semantic-ids FILE  # a real ID table with a random-init model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from hf_genrec.generation import SemanticIdLogitsProcessor, build_id_tables, fast_beam_search, make_prefix_allowed_tokens_fn
+from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
+from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation, register_tiger_auto_classes
+from hf_genrec.semantic_ids import SemanticIdTable
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="trained TIGER checkpoint directory (default: random init)")
+    p.add_argument("--semantic-ids", help="semantic_ids.json to use (default: synthesised, Beauty-shaped)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--users", type=int, default=256, help="users decoded per batch size (default 256)")
+    p.add_argument("--batch-sizes", default="64,256")
+    p.add_argument("--beams", type=int, default=20)
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--history", type=int, default=20, help="items per history (default 20)")
+    p.add_argument("--items", type=int, default=12101, help="synthetic catalogue size (default: Beauty's 12,101)")
+    p.add_argument("--skip-generate", action="store_true", help="time only the fast decoder")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def build(args) -> tuple[TigerForGenerativeRecommendation, GenRecTokenizer]:
+    if args.model:
+        register_tiger_auto_classes()
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        return AutoModelForSeq2SeqLM.from_pretrained(args.model), AutoTokenizer.from_pretrained(args.model)
+    if args.semantic_ids:
+        table = SemanticIdTable.load(args.semantic_ids)
+    else:
+        rng = np.random.default_rng(args.seed)
+        table = SemanticIdTable.from_content_codes(
+            list(range(args.items)), rng.integers(0, 256, (args.items, 3)), 256, method="random"
+        )
+    tokenizer = GenRecTokenizer.from_semantic_id_table(table, num_user_buckets=2000)
+    torch.manual_seed(args.seed)
+    return TigerForGenerativeRecommendation(TigerConfig.from_tokenizer(tokenizer)), tokenizer
+
+
+def timed(fn, device: str):
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    model, tokenizer = build(args)
+    model.to(args.device).eval()
+    table = tokenizer.semantic_id_table
+    tables = build_id_tables(table, args.device)
+    rng = np.random.default_rng(args.seed + 1)
+    item_ids = np.asarray(table.item_ids)
+    histories = [item_ids[rng.integers(0, len(item_ids), args.history)].tolist() for _ in range(args.users)]
+    users = rng.integers(0, 10**6, args.users).tolist()
+    prefix_fn = make_prefix_allowed_tokens_fn(tokenizer)
+    processor = SemanticIdLogitsProcessor(tables, tokenizer.level_offsets, tokenizer.eos_token_id)
+    k, beams = args.top_k, args.beams
+    gen_kwargs = dict(
+        num_beams=beams, num_return_sequences=k, length_penalty=0.0, do_sample=False, max_new_tokens=table.num_levels
+    )
+    result = {
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "items": len(table),
+        "levels": table.num_levels,
+        "users": args.users,
+        "beams": beams,
+        "top_k": k,
+        "model": args.model or "random-init TIGER (4+4 layers, d_model 128)",
+        "batches": {},
+    }
+    for bs in [int(b) for b in args.batch_sizes.split(",")]:
+        fast_rows, prefix_rows, proc_rows = [], [], []
+        t_fast = t_prefix = t_proc = 0.0
+        for start in range(0, args.users, bs):
+            enc = tokenizer.batch_encode_histories(histories[start : start + bs], users[start : start + bs])
+            ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
+            with torch.inference_mode():
+                (rows, _), dt = timed(lambda: fast_beam_search(model, ids, mask, tables, beams, k), args.device)
+                t_fast += dt
+                fast_rows.append(rows.cpu())
+                if args.skip_generate:
+                    continue
+                out, dt = timed(
+                    lambda: model.generate(input_ids=ids, attention_mask=mask, prefix_allowed_tokens_fn=prefix_fn, **gen_kwargs),
+                    args.device,
+                )
+                t_prefix += dt
+                prefix_rows.append(out.cpu())
+                out, dt = timed(
+                    lambda: model.generate(input_ids=ids, attention_mask=mask, logits_processor=[processor], **gen_kwargs),
+                    args.device,
+                )
+                t_proc += dt
+                proc_rows.append(out.cpu())
+            print(f"batch size {bs}: {min(start + bs, args.users)}/{args.users} users", file=sys.stderr)
+        entry = {"fast_users_per_s": round(args.users / t_fast, 1)}
+        if not args.skip_generate:
+            fast_items = np.where((r := torch.cat(fast_rows).numpy()) >= 0, item_ids[np.maximum(r, 0)], -1)
+            agree = {}
+            for name, seqs in (("prefix_fn", prefix_rows), ("processor", proc_rows)):
+                decoded = np.array([-1 if i is None else i for i in tokenizer.decode_items(torch.cat(seqs))])
+                agree[name] = float((decoded.reshape(args.users, k) == fast_items).all(axis=1).mean())
+            entry.update(
+                generate_prefix_fn_users_per_s=round(args.users / t_prefix, 2),
+                generate_processor_users_per_s=round(args.users / t_proc, 2),
+                speedup_vs_prefix_fn=round(t_prefix / t_fast, 1),
+                speedup_vs_processor=round(t_proc / t_fast, 1),
+                identical_topk_vs_prefix_fn=agree["prefix_fn"],
+                identical_topk_vs_processor=agree["processor"],
+            )
+        result["batches"][str(bs)] = entry
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
