@@ -31,6 +31,7 @@ from tokenizers import AddedToken
 from transformers import BatchEncoding, T5Tokenizer
 
 from ...errors import CheckpointMismatchError, ConfigError, InvalidInputError, UnknownItemError
+from ...remote_code import is_package_class, save_remote_code
 from ...semantic_ids import SEMANTIC_ID_FILE, SemanticIdTable
 
 LEVEL_LETTERS = string.ascii_lowercase
@@ -72,6 +73,16 @@ class GenRecTokenizer(T5Tokenizer):
 
     vocab_files_names = {"tokenizer_file": "tokenizer.json", "semantic_ids_file": SEMANTIC_ID_FILE}
     model_input_names = ["input_ids", "attention_mask"]
+
+    @property
+    def _auto_map(self) -> dict | None:
+        """Written into tokenizer_config.json by ``save_pretrained`` (beside the code ``_save_pretrained`` saves).
+
+        Classes loaded as remote code get theirs from transformers' own ``register_for_auto_class``.
+        """
+        if not is_package_class(type(self)):
+            return None
+        return {"AutoTokenizer": [f"{type(self).__module__.rpartition('.')[2]}.{type(self).__name__}", None]}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -123,7 +134,8 @@ class GenRecTokenizer(T5Tokenizer):
     def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
         file_names = super()._save_pretrained(save_directory, file_names, legacy_format, filename_prefix)
         path = self.semantic_id_table.save(save_directory)  # atomic JSON write
-        return tuple(file_names) + (str(path),)
+        code = save_remote_code(save_directory, [type(self).__module__]) if is_package_class(type(self)) else []
+        return tuple(file_names) + (str(path),) + tuple(str(p) for p in code)
 
     def _check_layout(self) -> None:
         """Every level's code tokens must be one contiguous block of ids, in code order."""

@@ -13,10 +13,17 @@ from typing import Sequence
 from transformers import PretrainedConfig
 
 from ...errors import ConfigError
+from ...remote_code import RemoteCodeConfigMixin
 
 
-class TigerConfig(PretrainedConfig):
+class TigerConfig(RemoteCodeConfigMixin, PretrainedConfig):
     model_type = "tiger"
+    # Saved checkpoints carry these files, so they load with trust_remote_code=True without hf_genrec.
+    remote_auto_map = {
+        "AutoConfig": "configuration_tiger.TigerConfig",
+        "AutoModel": "modeling_tiger.TigerForGenerativeRecommendation",
+        "AutoModelForSeq2SeqLM": "modeling_tiger.TigerForGenerativeRecommendation",
+    }
     keys_to_ignore_at_inference = ["cache"]
     attribute_map = {
         "hidden_size": "d_model",

@@ -401,17 +401,4 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         return model
 
 
-def register_tiger_auto_classes() -> None:
-    """Register TIGER with AutoConfig / AutoModel / AutoModelForSeq2SeqLM and its tokenizer (idempotent)."""
-    from transformers import AutoModel, AutoModelForSeq2SeqLM
-
-    from ..genrec_tokenizer import register_genrec_tokenizer
-    from .configuration_tiger import register_tiger_config
-
-    register_tiger_config()
-    AutoModel.register(TigerConfig, TigerForGenerativeRecommendation, exist_ok=True)
-    AutoModelForSeq2SeqLM.register(TigerConfig, TigerForGenerativeRecommendation, exist_ok=True)
-    register_genrec_tokenizer()
-
-
-__all__ = ["TigerForGenerativeRecommendation", "TigerPreTrainedModel", "TigerLevelCache", "register_tiger_auto_classes"]
+__all__ = ["TigerForGenerativeRecommendation", "TigerPreTrainedModel", "TigerLevelCache"]
