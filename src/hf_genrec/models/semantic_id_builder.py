@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..errors import InvalidInputError
 from ..semantic_ids import SemanticIdTable
@@ -52,12 +53,25 @@ def code_statistics(item_ids: Sequence[int], content_codes: np.ndarray, codebook
     return SemanticIdTable.from_content_codes(item_ids, content_codes, codebook_size).stats()
 
 
+class StderrLogCallback(TrainerCallback):
+    """Training logs as log records (stderr in the CLI): Trainer's printers write to stdout, which
+    the CLI keeps for its JSON result."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            shown = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in logs.items() if k != "total_flos"}
+            logger.info("step %d: %s", state.global_step, shown)
+
+
 class RQVAETrainer(Trainer):
     """Trainer that logs the RQ-VAE's loss terms and, at each log step, the codebook quality of the
     whole catalogue (per-level usage and entropy, collision rate, largest collision group)."""
 
     def __init__(self, *args: Any, catalogue_embeddings: torch.Tensor | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.remove_callback(PrinterCallback)
+        self.remove_callback(ProgressCallback)
+        self.add_callback(StderrLogCallback)
         self.catalogue_embeddings = catalogue_embeddings
         self._component_sums: dict[str, float] = defaultdict(float)
         self._component_steps = 0
@@ -206,7 +220,9 @@ def build_semantic_ids(
             show_progress_bar=show_progress_bar,
         )
         embedding_seconds = time.perf_counter() - t0
-    embeddings = torch.as_tensor(embeddings, dtype=torch.float32).cpu()
+    # a fresh, contiguous copy: the same values then train identically whether they were just
+    # encoded or read from the cache (SIMD kernels can round differently on other memory layouts)
+    embeddings = torch.as_tensor(embeddings, dtype=torch.float32).cpu().contiguous().clone()
     if embeddings.ndim != 2 or embeddings.shape[0] != len(item_ids):
         raise InvalidInputError(f"embeddings of shape {tuple(embeddings.shape)} for {len(item_ids)} items")
 
@@ -286,6 +302,7 @@ def plot_semantic_id_stats(table: SemanticIdTable, path: str | os.PathLike) -> P
 __all__ = [
     "EmbeddingDataset",
     "RQVAETrainer",
+    "StderrLogCallback",
     "build_semantic_ids",
     "code_statistics",
     "collate_embeddings",

@@ -7,12 +7,13 @@ from typing import Sequence
 from transformers import PretrainedConfig
 
 from ...errors import ConfigError
+from ...remote_code import RemoteCodeConfigMixin
 
 _ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
 _REDUCTIONS = ("sum", "mean")
 
 
-class RQVAETokenizerConfig(PretrainedConfig):
+class RQVAETokenizerConfig(RemoteCodeConfigMixin, PretrainedConfig):
     """Hyper-parameters of an MLP RQ-VAE that turns item embeddings into ``num_levels`` codes.
 
     Args:
@@ -35,6 +36,11 @@ class RQVAETokenizerConfig(PretrainedConfig):
     """
 
     model_type = "rqvae_tokenizer"
+    # Saved checkpoints carry these files, so they load with trust_remote_code=True without hf_genrec.
+    remote_auto_map = {
+        "AutoConfig": "configuration_rqvae.RQVAETokenizerConfig",
+        "AutoModel": "modeling_rqvae.RQVAETokenizerModel",
+    }
 
     def __init__(
         self,
