@@ -25,6 +25,17 @@ def register_auto_classes() -> None:
     register_tiger_auto_classes()
     register_genrec_tokenizer()
     register_colarec_auto_classes()
+    _register_colarec_tokenizer()
+
+
+def _register_colarec_tokenizer() -> None:
+    """ColaRec checkpoints use the same GenRecTokenizer (item text vocabulary + placeholder tokens)."""
+    from transformers import AutoTokenizer
+
+    from .models.colarec import ColaRecConfig
+    from .models.genrec_tokenizer import GenRecTokenizer
+
+    AutoTokenizer.register(ColaRecConfig, tokenizer_class=GenRecTokenizer, exist_ok=True)
 
 
 register_auto_classes()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import os
 from collections import Counter
 from pathlib import Path
@@ -102,14 +103,16 @@ class SemanticIdTable:
         return self.num_items
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self._row_of_item
+        key = _item_key(item_id)
+        return key is not None and key in self._row_of_item
 
     # ------------------------------------------------------------------ lookups
     def row_of(self, item_id: int) -> int:
-        try:
-            return self._row_of_item[int(item_id)]
-        except (KeyError, TypeError, ValueError):
-            raise UnknownItemError(f"item {item_id!r} has no semantic ID (not in the table of {self.num_items} items)") from None
+        """Table row of an item id; only integers count (``1.5`` or ``"1"`` are never silently truncated)."""
+        row = self._row_of_item.get(_item_key(item_id))
+        if row is None:
+            raise UnknownItemError(f"item {item_id!r} has no semantic ID (not in the table of {self.num_items} items)")
+        return row
 
     def codes_of(self, item_id: int) -> tuple[int, ...]:
         return tuple(int(c) for c in self.codes[self.row_of(item_id)])
@@ -167,16 +170,44 @@ class SemanticIdTable:
 
     @classmethod
     def from_dict(cls, data: dict, source: object = "<dict>") -> "SemanticIdTable":
+        if not isinstance(data, dict):
+            raise DataFormatError("a semantic-ID table is a JSON object", path=source)
         missing = [k for k in ("codebook_sizes", "item_ids", "codes") if k not in data]
         if missing:
             raise DataFormatError(f"semantic-ID table lacks {missing}", path=source)
-        return cls(
-            data["item_ids"],
-            np.asarray(data["codes"], dtype=np.int64).reshape(len(data["item_ids"]), len(data["codebook_sizes"])),
-            data["codebook_sizes"],
-            content_levels=data.get("content_levels"),
-            method=data.get("method", "unknown"),
-        )
+        data = {**data, **{k: _plain(data[k]) for k in ("codebook_sizes", "item_ids", "codes")}}
+        for key in ("codebook_sizes", "item_ids"):
+            values = data[key]
+            if not isinstance(values, list) or not all(_is_int(v) for v in values):
+                raise DataFormatError("expected a list of integers", path=source, field=key)
+        levels = len(data["codebook_sizes"])
+        codes = data["codes"]
+        if not isinstance(codes, list) or len(codes) != len(data["item_ids"]):
+            raise CheckpointMismatchError(
+                f"{source}: {len(data['item_ids'])} item ids but "
+                f"{len(codes) if isinstance(codes, list) else 'no list of'} code rows"
+            )
+        for row, item_codes in enumerate(codes):
+            if not isinstance(item_codes, list) or not all(_is_int(c) for c in item_codes):
+                raise DataFormatError(f"code row {row} is not a list of integers", path=source, field="codes")
+            if len(item_codes) != levels:
+                raise CheckpointMismatchError(
+                    f"{source}: item {data['item_ids'][row]} has {len(item_codes)} codes but codebook_sizes "
+                    f"lists {levels} levels"
+                )
+        content_levels = data.get("content_levels")
+        if content_levels is not None and (not _is_int(content_levels) or not 1 <= content_levels <= levels):
+            raise DataFormatError(f"must be an integer in [1, {levels}], got {content_levels!r}", path=source, field="content_levels")
+        try:
+            return cls(
+                data["item_ids"],
+                np.asarray(codes, dtype=np.int64).reshape(len(codes), levels),
+                data["codebook_sizes"],
+                content_levels=content_levels,
+                method=data.get("method", "unknown"),
+            )
+        except CheckpointMismatchError as exc:
+            raise CheckpointMismatchError(f"{source}: {exc}") from None
 
     def save(self, directory: str | os.PathLike, filename: str = SEMANTIC_ID_FILE) -> Path:
         path = Path(directory) / filename
@@ -207,3 +238,26 @@ class SemanticIdTable:
 
     def __repr__(self) -> str:
         return f"SemanticIdTable(items={self.num_items}, levels={self.num_levels}, codebook_sizes={self.codebook_sizes}, method={self.method!r})"
+
+
+def _plain(value: object) -> object:
+    """numpy arrays and tuples as (nested) lists, so a table built in code validates like one read from JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _item_key(item_id: object) -> int | None:
+    """The integer an item id stands for, or ``None`` (floats, strings, bools are not item ids)."""
+    if isinstance(item_id, bool):
+        return None
+    try:
+        return operator.index(item_id)
+    except TypeError:
+        return None

@@ -14,11 +14,16 @@ def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (line number, stripped line) of a non-empty text file, skipping blank lines."""
     if not path.exists():
         raise DataFormatError("file not found", path=path)
+    if not path.is_file():
+        raise DataFormatError("not a regular file", path=path)
     if path.stat().st_size == 0:
         raise DataFormatError("file is empty", path=path)
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.strip()
+    with path.open("rb") as handle:  # decoded line by line, so a bad byte is reported on its own line
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path, line=number) from None
             if line:
                 yield number, line
 
@@ -60,10 +65,13 @@ def read_sequences(path: str | Path, known_items: Container[int] | None = None) 
     return sequences
 
 
-def read_jsonl(path: str | Path, required: dict[str, type | tuple[type, ...]]) -> list[dict[str, Any]]:
-    """One JSON object a line; ``required`` maps field names to accepted types."""
+def read_jsonl(
+    path: str | Path, required: dict[str, type | tuple[type, ...]], unique: str | None = None
+) -> list[dict[str, Any]]:
+    """One JSON object a line; ``required`` maps field names to accepted types; ``unique`` names a key field."""
     path = Path(path)
     rows = []
+    first_line: dict[Any, int] = {}
     for number, line in _open_lines(path):
         try:
             row = json.loads(line)
@@ -79,7 +87,16 @@ def read_jsonl(path: str | Path, required: dict[str, type | tuple[type, ...]]) -
                     f"expected {getattr(kind, '__name__', kind)}, got {type(row[field]).__name__}",
                     path=path, line=number, field=field,
                 )
+        if unique is not None:
+            key = row.get(unique)
+            if key in first_line:
+                raise DataFormatError(
+                    f"{unique} {key!r} already appears on line {first_line[key]}", path=path, line=number, field=unique
+                )
+            first_line[key] = number
         rows.append(row)
+    if not rows:
+        raise DataFormatError("no JSON objects in file (only blank lines)", path=path)
     return rows
 
 
@@ -107,4 +124,6 @@ def read_interactions_csv(
         if "item_id" in columns:
             _check_known([row[columns.index("item_id")]], known_items, path, number)
         rows.append(row)
+    if not rows:
+        raise DataFormatError("no data rows after the header", path=path)
     return rows

@@ -79,12 +79,12 @@ def load_rec_dataset(
     if not folder.is_dir():
         raise DataFormatError(f"dataset folder for {name!r} not found (set --data-dir or $HF_GENREC_DATA)", path=folder)
     if protocol == LEAVE_ONE_OUT:
-        items = read_jsonl(folder / "items.jsonl", {"item_id": int})
+        items = read_jsonl(folder / "items.jsonl", {"item_id": int}, unique="item_id")
         template = ItemTextTemplate.from_fields(text_fields) if text_fields else ItemTextTemplate()
         catalogue = _catalogue(items, template, folder)
         sequences = read_sequences(folder / "sequences.txt", known_items=catalogue)
         return RecDataset(name, protocol, catalogue, sequences=sequences)
-    items = read_jsonl(folder / "items.jsonl", {"item_id": int})
+    items = read_jsonl(folder / "items.jsonl", {"item_id": int}, unique="item_id")
     catalogue = _catalogue(items, ItemTextTemplate.from_fields(text_fields or ("content",)), folder)
     return RecDataset(
         name,

@@ -6,6 +6,7 @@ ideal ranking puts min(|targets|, K) hits first.  With one target, Recall@K is t
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import torch
@@ -34,13 +35,21 @@ def ranking_metrics(
 ) -> dict[str, float] | dict[str, torch.Tensor]:
     """Recall@K and NDCG@K for each K; ``ranked`` best first, both padded with -1 (or ragged lists).
 
-    Users without any target are an error: they would silently dilute the averages.
+    Users without any target are an error: they would silently dilute the averages.  An item
+    listed twice counts once (its first rank; repeated targets count once too), so both metrics
+    stay in [0, 1] whatever the input.
     """
+    ks = list(ks)
+    if not ks or not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1 for k in ks):
+        raise InvalidInputError(f"ks must be positive integers, got {ks!r}")
     ranked = ranked if isinstance(ranked, torch.Tensor) else pad_lists(ranked)
     targets = targets if isinstance(targets, torch.Tensor) else pad_lists(targets)
     if ranked.shape[0] != targets.shape[0]:
         raise InvalidInputError(f"{ranked.shape[0]} ranked lists for {targets.shape[0]} target lists")
-    n_targets = (targets != PAD).sum(dim=1)
+    sorted_targets = targets.sort(dim=1).values
+    repeated = torch.zeros_like(sorted_targets, dtype=torch.bool)
+    repeated[:, 1:] = sorted_targets[:, 1:] == sorted_targets[:, :-1]
+    n_targets = ((sorted_targets != PAD) & ~repeated).sum(dim=1)
     if (n_targets == 0).any():
         raise InvalidInputError(f"{int((n_targets == 0).sum())} users have no target item")
     max_k = max(ks)
@@ -49,6 +58,8 @@ def ranking_metrics(
     top = ranked[:, :max_k]
     # hits[u, r] = the item at rank r is one of u's targets (padding never hits)
     hits = ((top.unsqueeze(2) == targets.unsqueeze(1)) & (targets.unsqueeze(1) != PAD)).any(dim=2) & (top != PAD)
+    earlier = torch.ones(max_k, max_k, dtype=torch.bool, device=top.device).tril(-1)  # earlier[r, j]: rank j comes before rank r
+    hits &= ~((top.unsqueeze(2) == top.unsqueeze(1)) & earlier).any(dim=2)  # a repeated item hits once
     hits = hits.double()
     discounts = 1.0 / torch.log2(torch.arange(2, max_k + 2, dtype=torch.double))
     out: dict[str, torch.Tensor] = {}

@@ -73,8 +73,11 @@ def fast_beam_search(
     num_beams: int = 20,
     top_k: int = 10,
     exclude: Sequence[Sequence[int]] | None = None,
+    **encoder_inputs: torch.Tensor,
 ) -> tuple[torch.LongTensor, torch.FloatTensor]:
     """Top-``top_k`` valid IDs per user as table rows ``[B, top_k]`` and their log-probabilities ``[B, top_k]``.
+
+    ``encoder_inputs`` are any further inputs of ``model.encode_for_decoding`` (ColaRec's slot ids).
 
     Rows are -1 (score -inf) where fewer than ``top_k`` valid items survive (only possible with
     ``exclude``, or a catalogue smaller than ``top_k``).  ``exclude`` (item ids per user) removes
@@ -86,7 +89,7 @@ def fast_beam_search(
         raise InvalidInputError(f"top_k={top_k} is larger than num_beams={num_beams}: beam search keeps only num_beams IDs")
     device = input_ids.device
     tables = id_tables.to(device)
-    enc, enc_mask = model.encode_for_decoding(input_ids=input_ids, attention_mask=attention_mask)
+    enc, enc_mask = model.encode_for_decoding(input_ids=input_ids, attention_mask=attention_mask, **encoder_inputs)
     batch = enc.shape[0]
     broadcast = bool(getattr(model, "level_decoding_broadcasts_encoder", False))
     neg_inf = float("-inf")

@@ -84,7 +84,7 @@ def evaluate_saved_model(
         processing_class=tokenizer,
         id_tables=build_id_tables(tokenizer.semantic_id_table),
         item_ids=tokenizer.semantic_id_table.item_ids,
-        eval_collator=eval_collator_for(model, tokenizer, rec_dataset, max_history),
+        eval_collator=eval_collator_for(model, tokenizer, rec_dataset, recipe),
     )
     metrics = trainer.evaluate(rows, metric_key_prefix=split)
     result = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(split + "_")}

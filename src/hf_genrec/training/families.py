@@ -31,7 +31,7 @@ def with_length_column(dataset: Dataset) -> Dataset:
 def build_family(recipe: GenRecRecipe, dataset: RecDataset, splits: DatasetDict, table: SemanticIdTable) -> ModelFamily:
     if recipe.model_family == "tiger":
         return _build_tiger(recipe, splits, table)
-    from ..models.colarec.recipe import build_colarec_family
+    from .colarec_family import build_colarec_family
 
     return build_colarec_family(recipe, dataset, splits, table)
 
@@ -64,12 +64,12 @@ def _build_tiger(recipe: GenRecRecipe, splits: DatasetDict, table: SemanticIdTab
     )
 
 
-def eval_collator_for(model: Any, tokenizer: Any, dataset: RecDataset, max_history: int) -> Callable:
-    """The evaluation collator of a loaded model, chosen by its config's model_type."""
+def eval_collator_for(model: Any, tokenizer: Any, dataset: RecDataset, recipe: dict) -> Callable:
+    """The evaluation collator of a loaded model (chosen by its config's model_type) and its saved recipe."""
     if model.config.model_type == "tiger":
         from ..models.tiger import TigerDataCollator
 
-        return TigerDataCollator(tokenizer, max_history=max_history, keep_eval_fields=True)
-    from ..models.colarec.recipe import colarec_eval_collator
+        return TigerDataCollator(tokenizer, max_history=int(recipe.get("max_history", 20)), keep_eval_fields=True)
+    from .colarec_family import colarec_eval_collator
 
-    return colarec_eval_collator(model, tokenizer, dataset, max_history)
+    return colarec_eval_collator(model, tokenizer, dataset, recipe)

@@ -27,9 +27,9 @@ def item_ids_table(recipe: GenRecRecipe, dataset: RecDataset, output_dir: Path) 
     if recipe.semantic_ids:
         table = SemanticIdTable.load(recipe.semantic_ids)
     elif recipe.semantic_id_method == "colarec-kmeans":
-        from ..models.colarec.gids import build_colarec_gids
+        from .colarec_family import build_colarec_gids
 
-        table = build_colarec_gids(dataset, output_dir / "item_tokenizer", seed=0)
+        table = build_colarec_gids(recipe, dataset, output_dir / "item_tokenizer")
     else:
         from ..models.semantic_id_builder import build_semantic_ids
 

@@ -35,7 +35,21 @@ class GenRecRecipe:
     dropout_rate: float = 0.1
     init_from_t5: str | None = field(default=None, metadata={"help": "optional pretrained T5 name or path"})
     test_at_end: bool = field(default=True, metadata={"help": "score the test split once, with the selected model"})
-    colarec_options: str | None = field(default=None, metadata={"help": "ColaRec-only: YAML of extra ColaRec settings"})
+    # ColaRec only: collaborative GIDs, item content inputs, loss weights
+    lightgcn_epochs: int = field(default=20, metadata={"help": "LightGCN epochs (BPR on training interactions)"})
+    lightgcn_dim: int = 64
+    gid_levels: int = 3
+    gid_clusters: int = field(default=32, metadata={"help": "clusters a level of the constrained k-means GIDs"})
+    text_vocab_size: int = field(default=8000, metadata={"help": "Unigram text vocabulary trained on item texts"})
+    max_items_per_user: int = 20
+    max_tokens_per_item: int = 30
+    max_input_length: int = 256
+    users_per_item: int = field(default=1, metadata={"help": "user slots in an item's indexing input"})
+    use_item_position_embeddings: bool = False
+    rec_loss_weight: float = 1.0
+    index_loss_weight: float = 1.0
+    bpr_loss_weight: float = 1.0
+    contrastive_loss_weight: float = 0.1
 
     def __post_init__(self) -> None:
         if self.model_family not in ("tiger", "colarec"):

@@ -76,9 +76,10 @@ class GenRecTrainer(Trainer):
         if metric_key_prefix == "eval" and eval_dataset is None and args.eval_max_users:
             dataset = dataset.select(range(min(args.eval_max_users, len(dataset))))
         start = time.time()
-        ranked, targets, invalid = self.rank(dataset, top_k=max(args.metric_ks), num_beams=args.generation_num_beams)
+        ranked, targets, invalid, missing = self.rank(dataset, top_k=max(args.metric_ks), num_beams=args.generation_num_beams)
         metrics = {f"{metric_key_prefix}_{k}": v for k, v in ranking_metrics(ranked, targets, args.metric_ks).items()}
         metrics[f"{metric_key_prefix}_invalid_rate"] = invalid
+        metrics[f"{metric_key_prefix}_missing_rate"] = missing
         metrics[f"{metric_key_prefix}_users"] = int(ranked.shape[0])
         metrics[f"{metric_key_prefix}_processes"] = self.accelerator.num_processes
         metrics[f"{metric_key_prefix}_runtime"] = round(time.time() - start, 2)
@@ -87,8 +88,12 @@ class GenRecTrainer(Trainer):
         return metrics
 
     @torch.no_grad()
-    def rank(self, dataset: Dataset, top_k: int, num_beams: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Top-``top_k`` item ids for every row (gathered across processes), their targets, invalid rate."""
+    def rank(self, dataset: Dataset, top_k: int, num_beams: int) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+        """Top-``top_k`` item ids per row (gathered across processes), targets, invalid and missing rates.
+
+        *invalid*: returned IDs that name no catalogue item (the constraint makes it 0);
+        *missing*: list positions left empty because excluded items used up the beams.
+        """
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
         loader = self.accelerator.prepare(
@@ -97,7 +102,7 @@ class GenRecTrainer(Trainer):
         target_width = max(len(t) for t in dataset["targets"])
         item_ids = self.item_ids.to(self.accelerator.device)
         all_ranked, all_targets = [], []
-        local_rows = 0
+        local_rows = invalid_rows = 0
         for batch in loader:
             local_rows += len(batch["targets"])
             targets = pad_lists(batch.pop("targets"), width=target_width).to(item_ids.device)
@@ -111,16 +116,18 @@ class GenRecTrainer(Trainer):
                 exclude=exclude if exclude and any(exclude) else None,
                 **encoder_inputs,
             )
-            ranked = torch.where(rows >= 0, item_ids[rows.clamp(min=0)], torch.full_like(rows, PAD))
+            invalid_rows += int((rows >= len(item_ids)).sum())
+            ranked = torch.where(rows >= 0, item_ids[rows.clamp(min=0, max=len(item_ids) - 1)], torch.full_like(rows, PAD))
             ranked, targets = self.accelerator.gather_for_metrics((ranked, targets))
             all_ranked.append(ranked.cpu())
             all_targets.append(targets.cpu())
         counts = self.accelerator.gather(torch.tensor([local_rows], device=self.accelerator.device))
         self.rows_per_process = counts.cpu().tolist()  # rows each process decoded (before de-duplication)
-        # every returned row names a catalogue item by construction; count any that does not
         ranked = torch.cat(all_ranked)
-        invalid = float((ranked == PAD).sum()) / max(ranked.numel(), 1)
-        return ranked, torch.cat(all_targets), invalid
+        invalid = self.accelerator.gather(torch.tensor([invalid_rows], device=self.accelerator.device)).sum()
+        invalid_rate = float(invalid) / max(ranked.numel(), 1)
+        missing_rate = float((ranked == PAD).sum()) / max(ranked.numel(), 1)
+        return ranked, torch.cat(all_targets), invalid_rate, missing_rate
 
     # ------------------------------------------------------------------ pictures
     def plot_loss_curves(self, path: str) -> None:

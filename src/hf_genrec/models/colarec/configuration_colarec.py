@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+from ...remote_code import RemoteCodeConfigMixin
+
 TASK_IDS = {"rec": 0, "index": 1}
 POOLING_MODES = ("mean", "last", "first")
 
 
-class ColaRecConfig(PretrainedConfig):
+class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
     """T5 sizes, catalogue sizes, GID shape and loss weights of a ColaRec model.
 
     Encoder vocabulary: ``vocab_size`` text tokens (the shared word embedding; slot placeholders
@@ -23,6 +25,12 @@ class ColaRecConfig(PretrainedConfig):
     """
 
     model_type = "colarec"
+    # Saved checkpoints carry these files, so they load with trust_remote_code=True without hf_genrec.
+    remote_auto_map = {
+        "AutoConfig": "configuration_colarec.ColaRecConfig",
+        "AutoModel": "modeling_colarec.ColaRecForGenerativeRecommendation",
+        "AutoModelForSeq2SeqLM": "modeling_colarec.ColaRecForGenerativeRecommendation",
+    }
     keys_to_ignore_at_inference = ["past_key_values", "cache"]
     attribute_map = {"hidden_size": "d_model", "num_attention_heads": "num_heads", "num_hidden_layers": "num_layers"}
 

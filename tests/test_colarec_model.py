@@ -1,0 +1,300 @@
+"""ColaRec model and data pipeline: loss ablation, decoding protocol, save/load, no target leakage."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from hf_genrec.data.colarec_features import (
+    ColaRecCollator,
+    ColaRecFeatureConfig,
+    ColaRecFeatures,
+    ColaRecSpecialTokens,
+    tokenize_item_texts,
+    train_item_text_tokenizer,
+)
+from hf_genrec.errors import ConfigError, InvalidInputError
+from hf_genrec.models.colarec import (
+    ColaRecConfig,
+    ColaRecForGenerativeRecommendation,
+    colarec_semantic_ids,
+    register_colarec_auto_classes,
+)
+
+VOCAB = 60
+SPECIAL = ColaRecSpecialTokens(pad_token_id=0, task_token_id=3, item_slot_token_id=4, user_slot_token_id=5, eos_token_id=1)
+
+
+# ---------------------------------------------------------------------------------------- fixtures
+def synthetic_features(n_items=40, n_users=15, seed=0, **config) -> ColaRecFeatures:
+    rng = np.random.default_rng(seed)
+    item_ids = list(range(101, 101 + n_items))
+    table = colarec_semantic_ids(item_ids, rng.normal(size=(n_items, 4)), levels=3, clusters=4, seed=0)
+    tokens = [rng.integers(6, VOCAB, size=rng.integers(2, 8)).tolist() for _ in item_ids]
+    interactions = []
+    for user in range(1, n_users + 1):
+        for item in rng.choice(item_ids, size=5, replace=False):
+            interactions.append((user, int(item)))
+    return ColaRecFeatures(table, tokens, interactions, SPECIAL, ColaRecFeatureConfig(**config))
+
+
+def train_rows(features: ColaRecFeatures) -> list[dict]:
+    by_user: dict[int, list[int]] = {}
+    for user in features.user_ids:
+        by_user[user] = [features.table.item_ids[r] for r in sorted(features.user_items[user])]
+    rows = []
+    for user, items in by_user.items():
+        for target in items[:2]:
+            rows.append({"user_id": user, "history": [i for i in items if i != target], "target": target})
+    return rows
+
+
+def tiny_model(features: ColaRecFeatures, **overrides) -> ColaRecForGenerativeRecommendation:
+    torch.manual_seed(0)
+    config = ColaRecConfig(
+        vocab_size=VOCAB, num_items=features.num_items, num_users=features.num_users, codebook_sizes=[4, 4, 4],
+        d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=4, dropout_rate=0.0,
+        use_item_position_embeddings=True, **overrides,
+    )
+    return ColaRecForGenerativeRecommendation(config)
+
+
+@pytest.fixture(scope="module")
+def features() -> ColaRecFeatures:
+    return synthetic_features()
+
+
+@pytest.fixture(scope="module")
+def batch(features) -> dict:
+    collator = ColaRecCollator(features, seed=0)
+    rows = train_rows(features)[:8] + [{"item_id": features.table.item_ids[0]}, {"item_id": features.table.item_ids[7]}]
+    return collator(rows)
+
+
+# ---------------------------------------------------------------------------------------- losses
+def grads_for(model, batch, **weights) -> dict[str, torch.Tensor | None]:
+    for name in ("rec", "index", "bpr", "contrastive"):
+        setattr(model.config, f"{name}_loss_weight", weights.get(name, 0.0))
+    model.zero_grad(set_to_none=True)
+    out = model(**batch)
+    assert set(out.loss_components) == {k for k, w in weights.items() if w > 0}
+    out.loss.backward()
+    return {n: (p.grad.clone() if p.grad is not None else None) for n, p in model.named_parameters()}
+
+
+def nonzero(grad: torch.Tensor | None) -> bool:
+    return grad is not None and bool(grad.abs().sum() > 0)
+
+
+def nonzero_rows(grad: torch.Tensor | None) -> set[int]:
+    return set() if grad is None else set(torch.nonzero(grad.abs().sum(1) > 0).flatten().tolist())
+
+
+def slot_rows(batch, prefixes, kind) -> set[int]:
+    rows = set()
+    for p in prefixes:
+        key = f"{p}_{kind}_slot_ids"
+        if key in batch:
+            rows |= set(batch[key][batch[key] >= 0].tolist())
+    return rows
+
+
+def test_each_loss_term_reaches_only_its_parameters(features, batch):
+    model = tiny_model(features)
+    decoder_side = lambda g: [v for n, v in g.items() if n.startswith(("decoder.", "code_embeddings."))]
+
+    rec = grads_for(model, batch, rec=1.0)
+    assert all(nonzero(v) for v in decoder_side(rec)[:3]) and nonzero(rec["code_embeddings.0.weight"])
+    assert not nonzero(rec["encoder.user_embeddings.weight"]), "the recommendation input holds no user slot"
+    assert nonzero_rows(rec["encoder.task_embeddings.weight"]) == {0}
+    # only the items of the users' inputs get gradient: never a target that is not in some input
+    assert nonzero_rows(rec["encoder.item_embeddings.weight"]) == slot_rows(batch, ["rec"], "item")
+
+    index = grads_for(model, batch, index=1.0)
+    assert nonzero(index["code_embeddings.2.weight"]) and nonzero(index["decoder.final_layer_norm.weight"])
+    assert nonzero_rows(index["encoder.user_embeddings.weight"]) == slot_rows(batch, ["index", "pos", "neg"], "user")
+    assert nonzero_rows(index["encoder.task_embeddings.weight"]) == {1}
+
+    bpr = grads_for(model, batch, bpr=1.0)
+    assert not any(nonzero(v) for v in decoder_side(bpr)), "BPR must not train the decoder or codebooks"
+    assert nonzero(bpr["encoder.stack.block.0.layer.0.SelfAttention.q.weight"])
+    assert nonzero_rows(bpr["encoder.task_embeddings.weight"]) == {0, 1}
+    assert nonzero_rows(bpr["encoder.item_embeddings.weight"]) == slot_rows(batch, ["rec", "pos", "neg"], "item")
+
+    contrastive = grads_for(model, batch, contrastive=1.0)
+    assert not any(nonzero(v) for v in decoder_side(contrastive))
+    assert nonzero_rows(contrastive["encoder.task_embeddings.weight"]) == {1}, "item-side inputs only"
+    assert nonzero_rows(contrastive["encoder.item_embeddings.weight"]) == slot_rows(batch, ["pos", "neg", "sib"], "item")
+
+    # the total is the weighted sum of the (unweighted) components
+    for name, w in {"rec": 0.08, "index": 0.08, "bpr": 1.0, "contrastive": 0.1}.items():
+        setattr(model.config, f"{name}_loss_weight", w)
+    out = model(**batch)
+    assert set(out.loss_components) == {"rec", "index", "bpr", "contrastive"}
+    expected = sum(model.config.loss_weights[k] * v for k, v in out.loss_components.items())
+    assert torch.allclose(out.loss, expected)
+
+
+def test_zero_weight_skips_the_term_and_bad_batches_fail(features, batch):
+    model = tiny_model(features, bpr_loss_weight=0.0)
+    out = model(**batch)
+    assert "bpr" not in out.loss_components and {"rec", "index", "contrastive"} <= set(out.loss_components)
+    with pytest.raises(InvalidInputError):
+        model(**{**batch, "rec_input_idz": batch["rec_input_ids"]})
+    with pytest.raises(InvalidInputError):  # a batch that feeds no weighted term
+        only_sib = {k: v for k, v in batch.items() if k.startswith("sib_")}
+        model(**only_sib)
+    with pytest.raises(ConfigError):
+        ColaRecConfig(pooling="max")
+
+
+def test_initial_generation_loss_is_near_uniform(features, batch):
+    """Guards the custom-model init pitfall: a std-1 head would give a loss far above ln(K)."""
+    model = tiny_model(features)
+    loss = model(**{k: v for k, v in batch.items() if k.startswith("rec_")}).loss_components["rec"]
+    assert loss.item() < 2.5 * np.log(4)
+
+
+# ---------------------------------------------------------------------------------------- decoding
+def test_level_decoding_protocol_matches_loss_cache_and_generate(features, batch):
+    model = tiny_model(features).eval()
+    inputs = {k[4:]: v for k, v in batch.items() if k.startswith("rec_") and k != "rec_labels"}
+    labels = batch["rec_labels"]
+    with torch.no_grad():
+        hidden, mask = model.encode_for_decoding(**inputs, task="rec")
+        cache, total = None, torch.zeros(labels.shape[0])
+        for level in range(3):
+            logp, cache = model.level_logits(level, labels[:, :level], hidden, mask, past_key_values=cache)
+            fresh, _ = model.level_logits(level, labels[:, :level], hidden, mask)
+            assert logp.shape == (labels.shape[0], 4)
+            assert torch.allclose(logp, fresh, atol=1e-5), "cached decoding differs from a fresh pass"
+            assert torch.allclose(logp.exp().sum(-1), torch.ones(labels.shape[0]), atol=1e-5)
+            total += logp.gather(1, labels[:, level : level + 1]).squeeze(1)
+        loss = model(**inputs, task="rec", labels=labels).loss
+        assert loss.item() == pytest.approx(-total.sum().item() / labels.numel(), rel=1e-5)
+
+        # generate() over the flat decoder vocabulary ranks exactly like exhaustive level decoding
+        first = {k: v[:1] for k, v in inputs.items()}
+        generated = model.generate(**first, task="rec", num_beams=6, num_return_sequences=6, max_new_tokens=3,
+                                   do_sample=False, length_penalty=0.0)
+        codes = model.decoder_ids_to_codes(generated).tolist()
+        paths = torch.tensor(list(itertools.product(range(4), repeat=3)))  # all 64 IDs, scored in one batch
+        h, m = hidden[:1].expand(len(paths), -1, -1), mask[:1].expand(len(paths), -1)
+        total = sum(model.level_logits(l, paths[:, :l], h, m)[0].gather(1, paths[:, l : l + 1]).squeeze(1) for l in range(3))
+        best = [tuple(paths[i].tolist()) for i in total.argsort(descending=True)[:6]]
+        assert [tuple(c) for c in codes] == best
+
+
+def test_save_load_round_trip_and_auto_classes(features, batch, tmp_path):
+    from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
+
+    register_colarec_auto_classes()
+    register_colarec_auto_classes()  # idempotent
+    model = tiny_model(features, tie_code_heads=False).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    assert AutoConfig.from_pretrained(tmp_path).model_type == "colarec"
+    for auto in (AutoModel, AutoModelForSeq2SeqLM):
+        loaded = auto.from_pretrained(tmp_path).eval()
+        assert isinstance(loaded, ColaRecForGenerativeRecommendation)
+        assert loaded.config.tie_code_heads is False and loaded.config.codebook_sizes == [4, 4, 4]
+        with torch.no_grad():
+            a, b = model(**batch), loaded(**batch)
+        for name in a.loss_components:
+            assert torch.equal(a.loss_components[name], b.loss_components[name]), name
+
+
+# ---------------------------------------------------------------------------------------- data
+def test_user_inputs_never_contain_the_target(features):
+    collator = ColaRecCollator(features, seed=1)
+    rows = train_rows(features)
+    # even a row that wrongly lists its target in the history must not leak it
+    rows[0] = {**rows[0], "history": rows[0]["history"] + [rows[0]["target"]]}
+    batch = collator(rows)
+    for r, row in enumerate(rows):
+        target_row = features.item_row(row["target"])
+        slots = batch["rec_item_slot_ids"][r]
+        assert target_row not in slots.tolist()
+        assert sorted(slots[slots >= 0].tolist()) == sorted(features.item_row(i) for i in row["history"] if i != row["target"])
+        assert batch["rec_labels"][r].tolist() == features.labels(target_row)
+        assert batch["pos_labels"][r].tolist() == features.labels(target_row)
+        # the positive item's user slots never hold the row's own user
+        assert features.user_row(row["user_id"]) not in batch["pos_user_slot_ids"][r].tolist()
+    assert batch["rec_input_ids"][:, 0].eq(SPECIAL.task_token_id).all()
+
+
+def test_negatives_are_unseen_and_siblings_share_the_prefix(features):
+    collator = ColaRecCollator(features, seed=2)
+    rows = train_rows(features) * 5
+    batch = collator(rows)
+    codes = features.codes
+    for r, row in enumerate(rows):
+        neg = int(batch["neg_item_slot_ids"][r, 1])
+        sib = int(batch["sib_item_slot_ids"][r, 1])
+        target = features.item_row(row["target"])
+        assert neg not in features.user_items[row["user_id"]], "negative was a training item of the user"
+        assert codes[neg, 0] != codes[target, 0]  # 4 first-level clusters: an outside item always exists
+        assert batch["neg_labels"][r].tolist() == codes[neg].tolist()
+        assert sib != target and codes[sib, 0] == codes[target, 0]
+    # fresh samples on every call, same stream for the same seed
+    again = collator(rows)
+    assert not torch.equal(again["neg_item_slot_ids"], batch["neg_item_slot_ids"])
+    replay = ColaRecCollator(features, seed=2)(rows)
+    assert torch.equal(replay["neg_item_slot_ids"], batch["neg_item_slot_ids"])
+
+
+def test_caps_on_items_tokens_and_length():
+    features = synthetic_features(max_items_per_user=3, max_tokens_per_item=4, max_length=14, users_per_item=2)
+    collator = ColaRecCollator(features, seed=0)
+    row = {"user_id": 1, "history": features.table.item_ids[:10], "target": features.table.item_ids[20]}
+    batch = collator([row, {"item_id": features.table.item_ids[5]}])
+    n = int(batch["rec_attention_mask"][0].sum())
+    assert n <= 14
+    kept = batch["rec_item_slot_ids"][0][batch["rec_item_slot_ids"][0] >= 0].tolist()
+    assert 1 <= len(kept) <= 3
+    assert kept == [features.item_row(i) for i in row["history"]][-len(kept):], "the most recent items are kept"
+    assert int(batch["index_attention_mask"][0].sum()) <= 1 + 1 + 4 + 2 + 1
+    assert (batch["index_user_slot_ids"][0] >= 0).sum() <= 2
+
+
+def test_real_phones_pipeline_end_to_end(data_dir):
+    """Real amazon-phones rows and texts: tokenised content, a training step, an eval batch."""
+    from hf_genrec.data import load_rec_dataset
+
+    ds = load_rec_dataset("amazon-phones", data_dir)
+    users = set(sorted({u for u, _ in ds.train_interactions()})[:150])
+    pairs = [(u, i) for u, i in ds.train_interactions() if u in users]
+    item_ids = sorted({i for _, i in pairs})
+    table = colarec_semantic_ids(item_ids, np.random.default_rng(0).normal(size=(len(item_ids), 8)), clusters=16)
+    texts = [ds.catalogue.text(i) for i in item_ids]
+    tokenizer = train_item_text_tokenizer(texts, vocab_size=400)
+    special = ColaRecSpecialTokens.from_tokenizer(tokenizer)
+    features = ColaRecFeatures(table, tokenize_item_texts(tokenizer, texts, 30), pairs, special,
+                               ColaRecFeatureConfig(max_length=128))
+    from hf_genrec.data.protocols import colarec_splits
+
+    splits = colarec_splits([r for r in ds.train if r[0] in users], [r for r in ds.valid if r[0] in users],
+                            [r for r in ds.test if r[0] in users], max_history=20)
+    train = features.train_dataset(splits["train"])
+    assert len(train) > 0 and all(r["target"] not in r["history"] for r in train)
+    collator = ColaRecCollator(features)
+    batch = collator([train[i] for i in range(8)])
+    assert batch["rec_input_ids"].shape[1] <= 128
+    config = ColaRecConfig(vocab_size=tokenizer.get_vocab_size(), num_items=features.num_items,
+                           num_users=features.num_users, codebook_sizes=[16, 16, 16], d_model=32, d_kv=8, d_ff=64,
+                           num_layers=1, num_heads=4, pad_token_id=special.pad_token_id)
+    model = ColaRecForGenerativeRecommendation(config)
+    out = model(**batch)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and set(out.loss_components) == {"rec", "index", "bpr", "contrastive"}
+    valid = splits["validation"]
+    eval_batch = collator.collate_eval([valid[i] for i in range(4)])
+    hidden, mask = model.encode_for_decoding(eval_batch["input_ids"], eval_batch["attention_mask"],
+                                             item_slot_ids=eval_batch["item_slot_ids"],
+                                             item_position_ids=eval_batch["item_position_ids"])
+    logp, _ = model.level_logits(0, torch.zeros(4, 0, dtype=torch.long), hidden, mask)
+    assert logp.shape == (4, 16)
+    assert all(set(t).isdisjoint(h) for t, h in zip(eval_batch["targets"], [valid[i]["history"] for i in range(4)]))
