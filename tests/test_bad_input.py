@@ -448,7 +448,6 @@ def test_checkpoint_whose_model_and_table_disagree(checkpoint, tmp_path, case):
         load_saved_model(_edited(checkpoint, tmp_path, **edits))
 
 
-@pytest.mark.xfail(strict=True, reason="lead: training/evaluation.py check_model_matches_tokenizer compares codebook sizes only")
 @pytest.mark.parametrize(
     "edit",
     [
@@ -540,7 +539,6 @@ def test_bad_item_tokenizer_recipes(tmp_path):
         RQKMeansConfig(init="farthest")
 
 
-@pytest.mark.xfail(strict=True, reason="lead: recipes accept values that only fail later (after training) or never")
 @pytest.mark.parametrize(
     "text",
     [
@@ -556,7 +554,6 @@ def test_recipe_values_out_of_range(tmp_path, text):
         parse_recipe(tmp_path / "r.yaml")
 
 
-@pytest.mark.xfail(strict=True, reason="lead: training/rqvae_args.py does not type-check scalar or list fields")
 @pytest.mark.parametrize("text", [pytest.param("beta: heavy\n", id="str-for-float"), pytest.param("hidden_dims: 5\n", id="int-for-list")])
 def test_item_tokenizer_recipe_wrong_types(tmp_path, text):
     from hf_genrec.training.rqvae_args import load_rqvae_recipe

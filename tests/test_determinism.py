@@ -143,8 +143,6 @@ def test_same_seed_same_recommendations(beauty_slice, first_run):
     assert all(len(r) == 10 for r in recs_a)
 
 
-@pytest.mark.xfail(strict=True, reason="lead: training/pipeline.py builds the model before anything seeds torch "
-                   "(Trainer seeds later, in __init__): call transformers.set_seed(args.seed) before build_family")
 def test_recipe_seed_alone_fixes_the_result(beauty_slice, first_run):
     """The recipe's seed must be enough: the global generator's state must not change the model."""
     root, histories = beauty_slice

@@ -222,7 +222,6 @@ def test_writes_in_src_go_through_io_utils():
     assert not findings, "files written without hf_genrec.io_utils (a crash leaves them half written):\n" + "\n".join(findings)
 
 
-@pytest.mark.xfail(strict=True, reason="lead: training/trainer.py plot_loss_curves calls fig.savefig(path) directly; use io_utils.atomic_path")
 def test_loss_curve_export_is_atomic():
     assert not [f for f in _all_non_atomic_writes() if "plot_loss_curves" in f]
 
@@ -367,8 +366,6 @@ def test_resume_with_the_python_api(runs, tmp_path):
     assert _validation(result) == pytest.approx(_validation(full), abs=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="lead: a checkpoint half written when the process died (no trainer_state.json) "
-                   "is picked by resume_from_checkpoint=True and training fails with FileNotFoundError")
 def test_resume_skips_a_checkpoint_the_crash_left_half_written(runs, tmp_path):
     root, full, _ = runs
     folder = tmp_path / "partial"
@@ -380,7 +377,6 @@ def test_resume_skips_a_checkpoint_the_crash_left_half_written(runs, tmp_path):
     _assert_same_weights(root / "full" / "model.safetensors", folder / "model.safetensors")
 
 
-@pytest.mark.xfail(strict=True, reason="lead: resuming with no checkpoint raises transformers' ValueError, not a package error")
 def test_resume_without_any_checkpoint_names_the_folder(runs, tmp_path):
     from hf_genrec.errors import HfGenRecError
 

@@ -20,6 +20,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=float, default=None, help="overrides num_train_epochs (RQ-VAE)")
     parser.add_argument("--seed", type=int, default=None, help="overrides the recipe's seed")
     parser.add_argument("--cache-dir", default=None, help="embedding cache directory (default: $HF_GENREC_CACHE)")
+    parser.add_argument(
+        "--encoder", default=None,
+        help="item text encoder: sentence-transformers id/path, LLM checkpoint, or a LoRA adapter directory "
+        "from finetune-item-encoder (overrides the recipe's encoder)",
+    )
     parser.set_defaults(func=run_build_semantic_ids)
 
 
@@ -37,4 +42,5 @@ def run_build_semantic_ids(args: argparse.Namespace) -> dict:
         num_train_epochs=args.epochs,
         seed=args.seed,
         embedding_cache_dir=args.cache_dir,
+        encoder=args.encoder,
     )

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "hf_genrec.cli.model_commands",
     "hf_genrec.cli.push",
     "hf_genrec.cli.build_semantic_ids",
+    "hf_genrec.cli.finetune_item_encoder",
 ]
 
 

@@ -3,6 +3,10 @@
 The cache key hashes the encoder's identity (its name, or for a local model directory the path,
 size and mtime of its files, or for an in-memory model its weights) together with every text, so a
 changed text or a changed encoder never reuses a stale file.  Writes are atomic.
+
+Besides sentence-transformers models, the encoder may be a saved LoRA adapter directory (base +
+adapter, see ``lora.py``; its identity is the adapter's bytes + the base's) or a plain transformers
+checkpoint such as a decoder-only LLM (Transformer + mean / last-token pooling, ``llm_encoder.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ def encoder_fingerprint(encoder: Any) -> str:
 
     - local directory: resolved path + (relative path, size, mtime) of every file in it;
     - Hub id: the id + the locally cached snapshot it resolves to, if any;
-    - loaded ``SentenceTransformer``: a hash of its parameters and buffers.
+    - loaded ``SentenceTransformer``: a hash of its parameters and buffers;
+    - LoRA adapter directory: a hash of the adapter files + the fingerprint of its resolved base.
     """
     if isinstance(encoder, torch.nn.Module):
         digest = hashlib.blake2b(digest_size=16)
@@ -53,6 +58,10 @@ def encoder_fingerprint(encoder: Any) -> str:
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
         return f"module:{type(encoder).__name__}:{digest.hexdigest()}"
     path = Path(str(encoder)).expanduser()
+    if path.is_dir() and (path / "adapter_config.json").is_file():
+        from .lora import adapter_fingerprint
+
+        return adapter_fingerprint(path)
     if path.is_dir():
         path = path.resolve()
         entries = []
@@ -114,11 +123,27 @@ def _read_cache(path: Path, expected_rows: int) -> torch.Tensor | None:
     return embeddings
 
 
-def load_sentence_encoder(model_name_or_path: str | os.PathLike | None = None, device: str | None = None):
-    """A ``SentenceTransformer`` from a Hub id or local path (default: the bundled MiniLM); never remote code."""
+def load_sentence_encoder(
+    model_name_or_path: str | os.PathLike | None = None, device: str | None = None, pooling: str | None = None
+):
+    """A ``SentenceTransformer`` from a Hub id or local path (default: the bundled MiniLM); never remote code.
+
+    A LoRA adapter directory loads base + adapter; a plain transformers checkpoint (no
+    ``modules.json``, e.g. a decoder-only LLM) or any model given a ``pooling`` (``"mean"`` /
+    ``"lasttoken"``) is wrapped as Transformer + Pooling.
+    """
     from sentence_transformers import SentenceTransformer
 
+    from .llm_encoder import is_plain_transformers_dir, load_llm_encoder
+    from .lora import is_adapter_dir, load_adapted_encoder
+
     name = str(model_name_or_path) if model_name_or_path is not None else default_encoder_path()
+    if is_adapter_dir(name):
+        if pooling is not None:
+            raise ConfigError(f"{name}: an adapter directory records its own pooling; do not pass pooling")
+        return load_adapted_encoder(name, device=device)
+    if pooling is not None or is_plain_transformers_dir(name):
+        return load_llm_encoder(name, pooling=pooling or "mean", device=device)
     local = Path(name).expanduser().is_dir()
     try:
         return SentenceTransformer(name, device=device, local_files_only=local)
@@ -135,6 +160,7 @@ def encode_item_texts(
     show_progress_bar: bool = True,
     normalize_embeddings: bool = False,
     use_cache: bool = True,
+    pooling: str | None = None,
 ) -> torch.FloatTensor:
     """Embed item texts, ``FloatTensor [N, D]`` on the CPU, reusing an on-disk cache when valid.
 
@@ -148,6 +174,8 @@ def encode_item_texts(
         show_progress_bar: tqdm bar on stderr while encoding.
         normalize_embeddings: L2-normalise the outputs (part of the cache key).
         use_cache: read and write the cache.
+        pooling: for a plain transformers checkpoint (e.g. a decoder-only LLM): ``"mean"`` (default)
+            or ``"lasttoken"``; part of the cache key.
 
     Raises:
         InvalidInputError: empty or non-string texts, or non-finite embeddings.
@@ -159,7 +187,8 @@ def encode_item_texts(
     encoder = default_encoder_path() if model_name_or_path is None else model_name_or_path
     cache_path = None
     if use_cache:
-        key = embedding_cache_key(encoder_fingerprint(encoder), texts, normalize_embeddings)
+        fingerprint = encoder_fingerprint(encoder) + (f"|pooling={pooling}" if pooling is not None else "")
+        key = embedding_cache_key(fingerprint, texts, normalize_embeddings)
         cache_path = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         cache_path = cache_path / f"{key}.safetensors"
         if cache_path.is_file():
@@ -173,7 +202,7 @@ def encode_item_texts(
         device = device or str(getattr(model, "device", "cpu"))
     else:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_sentence_encoder(encoder, device=device)
+        model = load_sentence_encoder(encoder, device=device, pooling=pooling)
     start = time.perf_counter()
     embeddings = model.encode(
         texts,

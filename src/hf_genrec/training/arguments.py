@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from ..errors import ConfigError
+
 
 @dataclass
 class GenRecTrainingArguments(TrainingArguments):
@@ -20,3 +22,15 @@ class GenRecTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "kept False: collators read the raw history/targets columns"}
     )
+
+    def __post_init__(self) -> None:
+        if not self.metric_ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in self.metric_ks):
+            raise ConfigError(f"metric_ks must be a list of positive integers, got {self.metric_ks!r}")
+        if self.generation_num_beams < max(self.metric_ks):
+            raise ConfigError(
+                f"metric_ks {self.metric_ks} need top-{max(self.metric_ks)} lists, more than "
+                f"generation_num_beams={self.generation_num_beams} beams can give"
+            )
+        if self.eval_max_users is not None and self.eval_max_users < 1:
+            raise ConfigError(f"eval_max_users must be >= 1, got {self.eval_max_users}")
+        super().__post_init__()

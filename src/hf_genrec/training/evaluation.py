@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -18,16 +19,16 @@ from .trainer import GenRecTrainer
 
 def load_saved_model(model_dir: str | os.PathLike) -> tuple[Any, Any, dict]:
     """Model, tokenizer and training recipe of a folder written by `hf-genrec train`."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
     import hf_genrec  # noqa: F401  (registers the Auto classes)
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise DataFormatError("not a saved model folder (no config.json)", path=model_dir)
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    check_model_matches_tokenizer(model, tokenizer)
+    check_model_matches_tokenizer(SimpleNamespace(config=AutoConfig.from_pretrained(model_dir)), tokenizer)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
     recipe_path = model_dir / RECIPE_FILE
     recipe = yaml.safe_load(recipe_path.read_text(encoding="utf-8")) if recipe_path.exists() else {}
     model.eval()
@@ -35,13 +36,24 @@ def load_saved_model(model_dir: str | os.PathLike) -> tuple[Any, Any, dict]:
 
 
 def check_model_matches_tokenizer(model: Any, tokenizer: Any) -> None:
-    """The ID table of the tokenizer must have the levels and codebook sizes the model was built for."""
-    table = tokenizer.semantic_id_table
-    sizes = list(getattr(model.config, "codebook_sizes", table.codebook_sizes))
-    if sizes != list(table.codebook_sizes):
-        raise CheckpointMismatchError(
-            f"model codebook sizes {sizes} (config.json) disagree with the semantic-ID table's {table.codebook_sizes}"
+    """The tokenizer's ID table and vocabulary must be the ones the model's config was built for."""
+    config, table = model.config, tokenizer.semantic_id_table
+    problems = []
+    if list(config.codebook_sizes) != list(table.codebook_sizes):
+        problems.append(
+            f"model codebook sizes {list(config.codebook_sizes)} (config.json) disagree with the semantic-ID table's "
+            f"{table.codebook_sizes}"
         )
+    if config.vocab_size != len(tokenizer):
+        problems.append(f"vocab_size {config.vocab_size} (config.json) disagrees with the tokenizer's {len(tokenizer)} tokens")
+    if getattr(config, "level_offsets", None) is not None and list(config.level_offsets) != list(tokenizer.level_offsets):
+        problems.append(
+            f"level_offsets {list(config.level_offsets)} (config.json) disagree with the tokenizer's {list(tokenizer.level_offsets)}"
+        )
+    if config.pad_token_id != tokenizer.pad_token_id:
+        problems.append(f"pad_token_id {config.pad_token_id} (config.json) disagrees with the tokenizer's {tokenizer.pad_token_id}")
+    if problems:
+        raise CheckpointMismatchError("; ".join(problems))
 
 
 def _dataset_for(recipe: dict, dataset: str | None, data_dir: str | None) -> RecDataset:

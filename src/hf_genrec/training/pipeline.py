@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 
 import yaml
+from transformers import set_seed
 
 from ..data import RecDataset, load_rec_dataset
+from ..errors import CheckpointMismatchError, ConfigError
 from ..io_utils import atomic_write_json, atomic_write_text
 from ..semantic_ids import SemanticIdTable
 from .arguments import GenRecTrainingArguments
@@ -43,9 +45,8 @@ def item_ids_table(recipe: GenRecRecipe, dataset: RecDataset, output_dir: Path) 
         table = SemanticIdTable.load(output_dir / "item_tokenizer")
     missing = [item for item in dataset.catalogue.item_ids if item not in table]
     if missing:
-        from ..errors import CheckpointMismatchError
-
-        raise CheckpointMismatchError(f"the semantic-ID table lacks {len(missing)} catalogue items, e.g. {missing[:5]}")
+        source = recipe.semantic_ids or output_dir / "item_tokenizer"
+        raise CheckpointMismatchError(f"{source}: the semantic-ID table lacks {len(missing)} catalogue items, e.g. {missing[:5]}")
     return table
 
 
@@ -57,6 +58,7 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
     dataset = load_rec_dataset(recipe.dataset, recipe.data_dir)
     splits = dataset.splits(recipe.max_history)
     table = item_ids_table(recipe, dataset, output_dir)
+    set_seed(args.seed)  # the model's initial weights depend on it; Trainer seeds only after the model exists
     family = build_family(recipe, dataset, splits, table)
 
     trainer = GenRecTrainer(
@@ -70,7 +72,7 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
         item_ids=table.item_ids,
         eval_collator=family.eval_collator,
     )
-    train_output = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    train_output = trainer.train(resume_from_checkpoint=resolve_checkpoint(output_dir, resume_from_checkpoint))
     trainer.save_model(str(output_dir))  # the selected model when load_best_model_at_end
     atomic_write_text(output_dir / RECIPE_FILE, yaml.safe_dump(parsed.values, sort_keys=False))
     if args.plot_loss_curves and trainer.is_world_process_zero():
@@ -87,6 +89,20 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
             write_eval_results(output_dir, dataset, "test", {k[len("test_"):]: v for k, v in test.items() if k.startswith("test_")}, recipe.max_history, args)
     result["seconds"] = round(time.time() - started, 1)
     return result
+
+
+def resolve_checkpoint(output_dir: Path, resume: str | bool | None) -> str | None:
+    """`True` means the newest *complete* checkpoint in ``output_dir``: one cut short by a crash is skipped."""
+    if not resume:
+        return None
+    if resume is not True:
+        if not (Path(resume) / "trainer_state.json").exists():
+            raise ConfigError(f"{resume}: not a complete checkpoint (no trainer_state.json)")
+        return str(resume)
+    complete = [p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists() and p.name[11:].isdigit()]
+    if not complete:
+        raise ConfigError(f"{output_dir}: no complete checkpoint to resume from")
+    return str(max(complete, key=lambda p: int(p.name[11:])))
 
 
 def write_eval_results(output_dir: Path, dataset: RecDataset, split: str, metrics: dict, max_history: int, args) -> dict:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
-from types import UnionType
-from typing import Sequence, Union, get_args, get_origin, get_type_hints
+from dataclasses import dataclass, field
+from typing import Sequence
 
-import yaml
-from transformers import HfArgumentParser
 
 from ..errors import ConfigError
 from .arguments import GenRecTrainingArguments
+from .yaml_recipes import apply_overrides, parse_into, read_yaml_mapping
 
 
 @dataclass
@@ -52,6 +50,16 @@ class GenRecRecipe:
     contrastive_loss_weight: float = 0.1
 
     def __post_init__(self) -> None:
+        positive = ("max_history", "d_model", "d_ff", "d_kv", "num_heads", "num_layers", "num_decoder_layers",
+                    "lightgcn_epochs", "lightgcn_dim", "gid_levels", "gid_clusters", "text_vocab_size",
+                    "max_items_per_user", "max_tokens_per_item", "max_input_length")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("num_user_buckets", "users_per_item", "dropout_rate", "rec_loss_weight", "index_loss_weight",
+                     "bpr_loss_weight", "contrastive_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.model_family not in ("tiger", "colarec"):
             raise ConfigError(f"model_family must be 'tiger' or 'colarec', got {self.model_family!r}")
         if self.semantic_id_method not in ("rqvae", "rqkmeans", "colarec-kmeans"):
@@ -70,51 +78,8 @@ class ParsedRecipe:
 def parse_recipe(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ParsedRecipe:
     """Read a recipe YAML; ``overrides`` are ``key=value`` strings applied on top (values parsed as YAML).
 
-    Unknown keys and wrong types are ConfigErrors naming the key and the file.
+    Unknown keys, wrong types and out-of-range values are ConfigErrors naming the key and the file.
     """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: recipe file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a recipe is a flat mapping of keys to values")
-    for override in overrides:
-        key, sep, raw = override.partition("=")
-        if not sep:
-            raise ConfigError(f"override {override!r} is not key=value")
-        values[key.strip().replace("-", "_")] = yaml.safe_load(raw)
-    known = {f.name for cls in (GenRecRecipe, GenRecTrainingArguments) for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown recipe keys {unknown}")
-    _check_types(values, path)
-    parser = HfArgumentParser((GenRecRecipe, GenRecTrainingArguments))
-    try:
-        recipe, training_args = parser.parse_dict(values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    values = apply_overrides(read_yaml_mapping(path), overrides)
+    recipe, training_args = parse_into((GenRecRecipe, GenRecTrainingArguments), values, path)
     return ParsedRecipe(values, recipe, training_args)
-
-
-def _check_types(values: dict, path: str | os.PathLike) -> None:
-    """HfArgumentParser.parse_dict neither coerces nor checks scalar types: a wrong type is named here."""
-    hints = {**get_type_hints(GenRecTrainingArguments), **get_type_hints(GenRecRecipe)}
-    for key, value in values.items():
-        if value is None:
-            continue
-        accepted = _scalar_types(hints.get(key))
-        if accepted and not (isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)):
-            names = " or ".join(t.__name__ for t in accepted)
-            raise ConfigError(f"{path}: key {key!r} expects {names}, got {value!r}")
-
-
-def _scalar_types(hint: object) -> tuple[type, ...]:
-    """The plain scalar types a hint admits (int admits nothing else; float admits int); () if not scalar."""
-    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
-    options = tuple(o for o in options if o is not type(None))
-    if not options or not all(o in (int, float, str, bool) for o in options):
-        return ()
-    return tuple({*options, *((int,) if float in options else ())})

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
 from ..errors import ConfigError
+from .yaml_recipes import parse_into, read_yaml_mapping
 
 METHODS = ("rqvae", "rqkmeans")
 
@@ -91,27 +92,12 @@ def load_rqvae_recipe(
     Unknown keys and bad values raise :class:`ConfigError` naming the file.
     """
     values: dict[str, Any] = dict(DEFAULT_TRAINING_VALUES)
-    source = "<defaults>"
+    source = str(path) if path is not None else "<defaults>"
     if path is not None:
-        source = str(path)
-        if not Path(path).is_file():
-            raise ConfigError(f"{source}: recipe file not found")
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: invalid YAML ({exc})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{source}: a recipe must be a flat mapping of keys to values")
-        values.update(loaded or {})
+        values.update(read_yaml_mapping(path))
     values.update({k: v for k, v in overrides.items() if v is not None})
     values.setdefault("output_dir", "rqvae_output")
-    parser = HfArgumentParser((RQVAERecipe, TrainingArguments))
-    try:
-        recipe, training_args = parser.parse_dict(values, allow_extra_keys=False)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    recipe, training_args = parse_into((RQVAERecipe, TrainingArguments), values, source)
     return recipe, training_args
 
 

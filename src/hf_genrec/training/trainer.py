@@ -12,6 +12,7 @@ from transformers import Trainer
 
 from ..evaluation.metrics import PAD, pad_lists, ranking_metrics
 from ..generation import SemanticIdTables, fast_beam_search
+from ..io_utils import atomic_path
 from .arguments import GenRecTrainingArguments
 
 # batch fields that describe the evaluation row, not the model's input
@@ -147,5 +148,6 @@ class GenRecTrainer(Trainer):
         ax.set_ylabel("loss")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
         plt.close(fig)

@@ -1,0 +1,88 @@
+"""Reading flat YAML recipes into dataclasses with HfArgumentParser: one path for every recipe.
+
+HfArgumentParser.parse_dict neither coerces nor checks types, so keys and types are checked here
+first; every problem is a ConfigError that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from types import UnionType
+from typing import Any, Sequence, Union, get_args, get_origin, get_type_hints
+
+import yaml
+from transformers import HfArgumentParser
+
+from ..errors import ConfigError
+
+
+def read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle)
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"{path}: recipe file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a recipe is a flat mapping of keys to values")
+    return values
+
+
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings (values parsed as YAML) on top of ``values``."""
+    values = dict(values)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep:
+            raise ConfigError(f"override {override!r} is not key=value")
+        values[key.strip().replace("-", "_")] = yaml.safe_load(raw)
+    return values
+
+
+def parse_into(classes: Sequence[type], values: dict[str, Any], source: str | os.PathLike) -> tuple:
+    """Check ``values`` against the dataclasses' fields, then parse them with HfArgumentParser."""
+    known = {f.name for cls in classes for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown recipe keys {unknown}")
+    hints: dict[str, Any] = {}
+    for cls in reversed(classes):
+        hints.update(get_type_hints(cls))
+    for key, value in values.items():
+        problem = _type_problem(hints.get(key), value)
+        if problem:
+            raise ConfigError(f"{source}: key {key!r} expects {problem}, got {value!r}")
+    try:
+        return tuple(HfArgumentParser(tuple(classes)).parse_dict(values))
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(str(source)) else f"{source}: {message}") from None
+
+
+def _type_problem(hint: Any, value: Any) -> str | None:
+    """A description of the expected type when ``value`` does not fit ``hint``; None when it fits."""
+    if value is None:
+        return None
+    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    options = tuple(o for o in options if o is not type(None))
+    if len(options) == 1 and get_origin(options[0]) is list:
+        (element,) = get_args(options[0]) or (Any,)
+        if not isinstance(value, list):
+            return f"a list of {getattr(element, '__name__', element)}"
+        bad = [v for v in value if _type_problem(element, v)]
+        return f"a list of {element.__name__}" if bad else None
+    accepted = _scalar_types(options)
+    if accepted and not (isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)):
+        return " or ".join(t.__name__ for t in accepted)
+    return None
+
+
+def _scalar_types(options: tuple) -> tuple[type, ...]:
+    """The plain scalar types admitted (float admits int); () when the hint is not a plain scalar."""
+    if not options or not all(o in (int, float, str, bool) for o in options):
+        return ()
+    return tuple(dict.fromkeys([*options, *((int,) if float in options else ())]))
