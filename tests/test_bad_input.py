@@ -38,13 +38,7 @@ from hf_genrec.training.evaluation import load_saved_model
 from hf_genrec.training.recipe import parse_recipe
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Two threads on a shared 2-core machine are ~20x slower than one for these tiny models."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from hf_genrec.cli.main import main
 from hf_genrec.data import ItemCatalogue
@@ -24,14 +23,7 @@ SUMMARY_KEYS = {
     "max_items_per_prefix", "seconds",
 }
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models train faster on one thread, and far faster when other processes share the cores
-    (spinning OpenMP workers); restores the thread count afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

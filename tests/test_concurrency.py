@@ -19,12 +19,7 @@ from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGener
 THREADS, CALLS_PER_THREAD = 8, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

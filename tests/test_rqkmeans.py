@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from hf_genrec.data import ItemCatalogue
 from hf_genrec.errors import ConfigError, DataFormatError, InvalidInputError
-from hf_genrec.item_encoders import encode_item_texts
 from hf_genrec.models.rqkmeans import RQKMeansConfig, RQKMeansTokenizer, rqkmeans_semantic_ids
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """k-means on 600 points is as fast on one thread, and far faster when other processes share
-    the cores (spinning OpenMP workers); restores the thread count afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def beauty_subset(data_dir, minilm_path, tmp_path_factory):
-    """600 real Beauty items and their MiniLM embeddings (cache shared with the other test files)."""
-    items = []
-    with open(data_dir / "amazon-beauty" / "items.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            items.append(json.loads(line))
-            if len(items) == 600:
-                break
-    catalogue = ItemCatalogue(items)
-    cache = tmp_path_factory.getbasetemp() / "embedding-cache"
-    embeddings = encode_item_texts(catalogue.texts(), minilm_path, cache_dir=cache, show_progress_bar=False)
+def beauty_subset(beauty_600):
+    catalogue, embeddings = beauty_600
     return catalogue.item_ids, embeddings
 
 

@@ -3,7 +3,6 @@ Beauty embeddings, save/load (with the semantic-ID table) and AutoModel."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +10,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, TrainingArguments
 
-from hf_genrec.data import ItemCatalogue
 from hf_genrec.errors import CheckpointMismatchError, ConfigError, InvalidInputError
-from hf_genrec.item_encoders import encode_item_texts
 from hf_genrec.models.rqvae import (
     RQVAETokenizerConfig,
     RQVAETokenizerModel,
@@ -26,29 +23,13 @@ from hf_genrec.training.rqvae_args import load_rqvae_recipe
 
 TINY = dict(input_dim=16, hidden_dims=[32, 16], latent_dim=8, num_levels=3, codebook_size=8)
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models train faster on one thread, and far faster when other processes share the cores
-    (spinning OpenMP workers); restores the thread count afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 
 @pytest.fixture(scope="module")
-def beauty_subset(data_dir, minilm_path, tmp_path_factory):
-    """600 real Beauty items (texts as the data layer renders them) and their MiniLM embeddings."""
-    items = []
-    with open(data_dir / "amazon-beauty" / "items.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            items.append(json.loads(line))
-            if len(items) == 600:
-                break
-    catalogue = ItemCatalogue(items)
-    cache = tmp_path_factory.getbasetemp() / "embedding-cache"
-    embeddings = encode_item_texts(catalogue.texts(), minilm_path, cache_dir=cache, show_progress_bar=False)
+def beauty_subset(beauty_600):
+    catalogue, embeddings = beauty_600
     return catalogue.item_ids, catalogue.texts(), embeddings
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 
 from .data_commands import add_dataset_arguments
 

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
-import yaml
 
 from ..errors import ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_write_json, atomic_write_text
@@ -489,34 +488,20 @@ DEFAULT_TRAINING_VALUES: dict[str, Any] = {
 def load_item_encoder_recipe(
     path: str | os.PathLike | None = None, **overrides: Any
 ) -> tuple[ItemEncoderLoraArguments, "SentenceTransformerTrainingArguments"]:
-    """Parse a flat YAML (recipe + ``SentenceTransformerTrainingArguments`` keys) with HfArgumentParser,
-    over :data:`DEFAULT_TRAINING_VALUES`; non-``None`` ``overrides`` win.  Unknown keys and bad values
-    raise :class:`ConfigError` naming the file."""
+    """Parse a flat YAML (recipe + ``SentenceTransformerTrainingArguments`` keys) with the package's
+    recipe reader (HfArgumentParser after key and type checks), over :data:`DEFAULT_TRAINING_VALUES`;
+    non-``None`` ``overrides`` win.  Unknown keys and bad values raise :class:`ConfigError` naming the file."""
     from sentence_transformers import SentenceTransformerTrainingArguments
-    from transformers import HfArgumentParser
+
+    from ..training.yaml_recipes import parse_into, read_yaml_mapping
 
     values: dict[str, Any] = dict(DEFAULT_TRAINING_VALUES)
-    source = "<defaults>"
+    source = str(path) if path is not None else "<defaults>"
     if path is not None:
-        source = str(path)
-        if not Path(path).is_file():
-            raise ConfigError(f"{source}: recipe file not found")
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: invalid YAML ({exc})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{source}: a recipe must be a flat mapping of keys to values")
-        values.update(loaded or {})
+        values.update(read_yaml_mapping(path))
     values.update({k: v for k, v in overrides.items() if v is not None})
     values.setdefault("output_dir", "item_encoder_lora")
-    parser = HfArgumentParser((ItemEncoderLoraArguments, SentenceTransformerTrainingArguments))
-    try:
-        recipe, training_args = parser.parse_dict(values, allow_extra_keys=False)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    recipe, training_args = parse_into((ItemEncoderLoraArguments, SentenceTransformerTrainingArguments), values, source)
     return recipe, training_args
 
 

@@ -13,7 +13,6 @@ from ..data import RecDataset, load_rec_dataset
 from ..errors import CheckpointMismatchError, ConfigError
 from ..io_utils import atomic_write_json, atomic_write_text
 from ..semantic_ids import SemanticIdTable
-from .arguments import GenRecTrainingArguments
 from .families import build_family
 from .recipe import GenRecRecipe, ParsedRecipe
 from .trainer import GenRecTrainer
