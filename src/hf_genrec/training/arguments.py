@@ -16,7 +16,8 @@ class GenRecTrainingArguments(TrainingArguments):
     generation_num_beams: int = field(default=20, metadata={"help": "beam width of constrained decoding at evaluation"})
     metric_ks: list[int] = field(default_factory=lambda: [5, 10], metadata={"help": "cut-offs of Recall@K / NDCG@K"})
     eval_max_users: int | None = field(
-        default=None, metadata={"help": "score only the first N users of the validation split during training (speed)"}
+        default=None,
+        metadata={"help": "validation (model selection) scores only the first N users, for speed; test is always whole"},
     )
     plot_loss_curves: bool = field(default=False, metadata={"help": "write loss_curves.png (one curve per loss term)"})
     remove_unused_columns: bool = field(

@@ -78,7 +78,7 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
         trainer.plot_loss_curves(str(output_dir / "loss_curves.png"))
 
     result = {"train_seconds": round(time.time() - started, 1), "train_loss": train_output.training_loss}
-    validation = trainer.evaluate(splits["validation"], metric_key_prefix="validation")
+    validation = trainer.evaluate(metric_key_prefix="validation")  # the selected model, on the selection sample
     result.update(validation)
     if recipe.test_at_end:
         test = trainer.evaluate(splits["test"], metric_key_prefix="test")

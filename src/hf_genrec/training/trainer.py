@@ -74,7 +74,7 @@ class GenRecTrainer(Trainer):
     ) -> dict[str, float]:
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         args: GenRecTrainingArguments = self.args  # type: ignore[assignment]
-        if metric_key_prefix == "eval" and eval_dataset is None and args.eval_max_users:
+        if eval_dataset is None and args.eval_max_users:  # model selection on a fixed validation sample
             dataset = dataset.select(range(min(args.eval_max_users, len(dataset))))
         start = time.time()
         ranked, targets, invalid, missing = self.rank(dataset, top_k=max(args.metric_ks), num_beams=args.generation_num_beams)
