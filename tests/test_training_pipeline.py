@@ -111,3 +111,30 @@ def test_shipped_recipes_parse():
     for name, overrides in (("tiger-beauty-cpu.yaml", []), ("tiger-beauty.yaml", ["bf16=false"])):  # no bf16 on CPU
         parsed = parse_recipe(f"training_args/{name}", overrides)
         assert parsed.recipe.dataset == "amazon-beauty" and parsed.recipe.model_family == "tiger"
+
+
+def test_trainer_model_card_is_hf_genrec_card(trained):
+    """`Trainer.push_to_hub` writes its card with create_model_card: ours carries the model-index."""
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from hf_genrec.generation import build_id_tables
+    from hf_genrec.training.arguments import GenRecTrainingArguments
+    from hf_genrec.training.trainer import GenRecTrainer
+
+    root, result, _ = trained
+    out = root / "out"
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    trainer = GenRecTrainer(
+        model=AutoModelForSeq2SeqLM.from_pretrained(out),
+        args=GenRecTrainingArguments(output_dir=str(out), report_to="none", use_cpu=True),
+        processing_class=tokenizer,
+        id_tables=build_id_tables(tokenizer.semantic_id_table),
+        item_ids=tokenizer.semantic_id_table.item_ids,
+        eval_collator=None,
+    )
+    trainer.create_model_card(model_name="tiger-test")
+    card = ModelCard.load(out / "README.md").data.to_dict()
+    assert card["library_name"] == "hf_genrec"
+    metrics = {m["name"]: m["value"] for m in card["model-index"][0]["results"][0]["metrics"]}
+    assert metrics["NDCG@10"] == pytest.approx(result["test_ndcg@10"])

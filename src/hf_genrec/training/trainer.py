@@ -130,6 +130,14 @@ class GenRecTrainer(Trainer):
         missing_rate = float((ranked == PAD).sum()) / max(ranked.numel(), 1)
         return ranked, torch.cat(all_targets), invalid_rate, missing_rate
 
+    # ------------------------------------------------------------------ the Hub
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """`push_to_hub` publishes hf_genrec's card (model-index from eval_results.json, the recipe), not the generic one."""
+        if self.is_world_process_zero():
+            from ..hub import save_model_card
+
+            save_model_card(self.args.output_dir)
+
     # ------------------------------------------------------------------ pictures
     def plot_loss_curves(self, path: str) -> None:
         """One curve per logged loss term against the global step."""
