@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from safetensors.torch import load_file
 
 import hf_genrec
 from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
-from hf_genrec.data import ItemCatalogue, load_rec_dataset
+from hf_genrec.data import load_rec_dataset
 from hf_genrec.models.rqkmeans import RQKMeansConfig, RQKMeansTokenizer
 from hf_genrec.semantic_ids import SemanticIdTable
 
@@ -23,20 +22,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 # Semantic IDs
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def beauty_embeddings(data_dir, minilm_path, tmp_path_factory):
+def beauty_embeddings(beauty_600):
     """MiniLM embeddings of the first 128 real Beauty items (texts as the data layer renders them)."""
-    from hf_genrec.item_encoders import encode_item_texts
-
-    items = []
-    with open(data_dir / "amazon-beauty" / "items.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            items.append(json.loads(line))
-            if len(items) == 128:
-                break
-    catalogue = ItemCatalogue(items)
-    cache = tmp_path_factory.mktemp("embedding-cache")
-    embeddings = encode_item_texts(catalogue.texts(), minilm_path, cache_dir=cache, show_progress_bar=False)
-    return catalogue.item_ids, embeddings
+    catalogue, embeddings = beauty_600
+    return catalogue.item_ids[:128], embeddings[:128]
 
 
 def test_rqkmeans_same_seed_same_ids(beauty_embeddings, tmp_path):

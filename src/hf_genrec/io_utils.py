@@ -1,4 +1,4 @@
-"""Atomic file writes: a crash never leaves a half-written cache, table or export behind."""
+"""File I/O: atomic writes (a crash never leaves a half-written cache, table or export) and strict JSON reads."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from .errors import DataFormatError
 
 
 @contextmanager
@@ -41,3 +43,16 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[s
 
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """Parse a JSON file; a missing file or invalid JSON is a DataFormatError naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{what} not found", path=path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise DataFormatError("not UTF-8 text", path=path) from None

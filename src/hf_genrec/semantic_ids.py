@@ -8,7 +8,6 @@ The table is stored as JSON, never pickle.
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 import os
@@ -19,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import CheckpointMismatchError, DataFormatError, UnknownItemError
-from .io_utils import atomic_write_json
+from .io_utils import atomic_write_json, read_json
 
 SEMANTIC_ID_FILE = "semantic_ids.json"
 
@@ -220,12 +219,7 @@ class SemanticIdTable:
         path = Path(path)
         if path.is_dir():
             path = path / SEMANTIC_ID_FILE
-        if not path.exists():
-            raise DataFormatError("semantic-ID table not found", path=path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+        data = read_json(path, "semantic-ID table")
         return cls.from_dict(data, source=path)
 
     def __eq__(self, other: object) -> bool:

@@ -493,16 +493,10 @@ def load_item_encoder_recipe(
     non-``None`` ``overrides`` win.  Unknown keys and bad values raise :class:`ConfigError` naming the file."""
     from sentence_transformers import SentenceTransformerTrainingArguments
 
-    from ..training.yaml_recipes import parse_into, read_yaml_mapping
+    from ..training.yaml_recipes import parse_with_defaults
 
-    values: dict[str, Any] = dict(DEFAULT_TRAINING_VALUES)
-    source = str(path) if path is not None else "<defaults>"
-    if path is not None:
-        values.update(read_yaml_mapping(path))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    values.setdefault("output_dir", "item_encoder_lora")
-    recipe, training_args = parse_into((ItemEncoderLoraArguments, SentenceTransformerTrainingArguments), values, source)
-    return recipe, training_args
+    classes = (ItemEncoderLoraArguments, SentenceTransformerTrainingArguments)
+    return parse_with_defaults(classes, DEFAULT_TRAINING_VALUES, path, overrides, "item_encoder_lora")
 
 
 # --------------------------------------------------------------------------- pairs and measure

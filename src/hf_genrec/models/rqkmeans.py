@@ -7,7 +7,6 @@ standardisation statistics) + a JSON config + ``semantic_ids.json``; loading nev
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointMismatchError, ConfigError, DataFormatError, InvalidInputError
-from ..io_utils import atomic_save_tensors, atomic_write_json
+from ..io_utils import atomic_save_tensors, atomic_write_json, read_json
 from ..semantic_ids import SEMANTIC_ID_FILE, SemanticIdTable
 from .rqvae.modeling_rqvae import kmeans, nearest_centroid
 
@@ -144,12 +143,7 @@ class RQKMeansTokenizer:
 
         directory = Path(directory)
         config_path = directory / CONFIG_FILE
-        if not config_path.is_file():
-            raise DataFormatError("RQ-KMeans config not found", path=config_path)
-        try:
-            data = json.loads(config_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"invalid JSON ({exc.msg})", path=config_path, line=exc.lineno) from None
+        data = read_json(config_path, "RQ-KMeans config")
         tokenizer = cls(RQKMeansConfig.from_dict(data, source=config_path))
         weights_path = directory / WEIGHTS_FILE
         if not weights_path.is_file():

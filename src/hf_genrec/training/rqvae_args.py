@@ -13,7 +13,7 @@ from typing import Any
 from transformers import TrainingArguments
 
 from ..errors import ConfigError
-from .yaml_recipes import parse_into, read_yaml_mapping
+from .yaml_recipes import parse_with_defaults
 
 METHODS = ("rqvae", "rqkmeans")
 
@@ -89,14 +89,7 @@ def load_rqvae_recipe(
 
     Unknown keys and bad values raise :class:`ConfigError` naming the file.
     """
-    values: dict[str, Any] = dict(DEFAULT_TRAINING_VALUES)
-    source = str(path) if path is not None else "<defaults>"
-    if path is not None:
-        values.update(read_yaml_mapping(path))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    values.setdefault("output_dir", "rqvae_output")
-    recipe, training_args = parse_into((RQVAERecipe, TrainingArguments), values, source)
-    return recipe, training_args
+    return parse_with_defaults((RQVAERecipe, TrainingArguments), DEFAULT_TRAINING_VALUES, path, overrides, "rqvae_output")
 
 
 __all__ = ["DEFAULT_TRAINING_VALUES", "METHODS", "RQVAERecipe", "load_rqvae_recipe"]

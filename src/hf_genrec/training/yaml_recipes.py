@@ -43,6 +43,23 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
     return values
 
 
+def parse_with_defaults(
+    classes: Sequence[type],
+    defaults: dict[str, Any],
+    path: str | os.PathLike | None,
+    overrides: dict[str, Any],
+    output_dir: str,
+) -> tuple:
+    """``defaults`` < the YAML at ``path`` (optional) < ``overrides`` (None values ignored), then parsed."""
+    values = dict(defaults)
+    source = str(path) if path is not None else "<defaults>"
+    if path is not None:
+        values.update(read_yaml_mapping(path))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.setdefault("output_dir", output_dir)
+    return parse_into(classes, values, source)
+
+
 def parse_into(classes: Sequence[type], values: dict[str, Any], source: str | os.PathLike) -> tuple:
     """Check ``values`` against the dataclasses' fields, then parse them with HfArgumentParser."""
     known = {f.name for cls in classes for f in fields(cls)}
