@@ -117,7 +117,7 @@ class GenRecTrainer(Trainer):
                 exclude=exclude if exclude and any(exclude) else None,
                 **encoder_inputs,
             )
-            invalid_rows += int((rows >= len(item_ids)).sum())
+            invalid_rows = invalid_rows + (rows >= len(item_ids)).sum()  # stays on the device
             ranked = torch.where(rows >= 0, item_ids[rows.clamp(min=0, max=len(item_ids) - 1)], torch.full_like(rows, PAD))
             ranked, targets = self.accelerator.gather_for_metrics((ranked, targets))
             all_ranked.append(ranked.cpu())
@@ -125,7 +125,7 @@ class GenRecTrainer(Trainer):
         counts = self.accelerator.gather(torch.tensor([local_rows], device=self.accelerator.device))
         self.rows_per_process = counts.cpu().tolist()  # rows each process decoded (before de-duplication)
         ranked = torch.cat(all_ranked)
-        invalid = self.accelerator.gather(torch.tensor([invalid_rows], device=self.accelerator.device)).sum()
+        invalid = self.accelerator.gather(torch.as_tensor(invalid_rows, device=self.accelerator.device).reshape(1)).sum()
         invalid_rate = float(invalid) / max(ranked.numel(), 1)
         missing_rate = float((ranked == PAD).sum()) / max(ranked.numel(), 1)
         return ranked, torch.cat(all_targets), invalid_rate, missing_rate

@@ -193,24 +193,31 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         return logits
 
     def _level_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over each level's own codes (-100 labels ignored)."""
-        total = hidden.new_zeros(())
-        count = 0
+        """Mean cross-entropy over each level's own codes (-100 labels ignored).
+
+        No host-device synchronisation: the label checks run only where reading a tensor is free (CPU).
+        """
+        if labels.device.type == "cpu":
+            self._check_labels(labels)
+        total = hidden.new_zeros((), dtype=torch.float32)
+        count = labels.new_zeros(())
         for level in range(min(labels.shape[1], self.num_levels)):
             target = labels[:, level]
-            keep = target != -100
-            if not bool(keep.any()):
-                continue
-            codes = target[keep] - self.config.level_offsets[level]
-            size = self.config.codebook_sizes[level]
-            if bool(((codes < 0) | (codes >= size)).any()):
+            ignored = target == -100
+            codes = torch.where(ignored, target, target - self.config.level_offsets[level])
+            scores = self.level_scores(hidden[:, level], level)
+            total = total + nn.functional.cross_entropy(scores.float(), codes, ignore_index=-100, reduction="sum")
+            count = count + (~ignored).sum()
+        return total / count.clamp(min=1)
+
+    def _check_labels(self, labels: torch.Tensor) -> None:
+        for level in range(min(labels.shape[1], self.num_levels)):
+            target = labels[:, level]
+            codes = target[target != -100] - self.config.level_offsets[level]
+            if bool(((codes < 0) | (codes >= self.config.codebook_sizes[level])).any()):
                 raise InvalidInputError(f"labels at position {level} are not level-{level} code tokens")
-            scores = self.level_scores(hidden[keep, level], level)
-            total = total + nn.functional.cross_entropy(scores.float(), codes, reduction="sum")
-            count += int(keep.sum())
         if labels.shape[1] > self.num_levels and bool((labels[:, self.num_levels :] != -100).any()):
             raise InvalidInputError(f"labels are longer than the {self.num_levels} levels of an ID")
-        return total / max(count, 1)
 
     # ------------------------------------------------------------------ forward
     def forward(
