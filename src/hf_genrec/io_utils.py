@@ -9,8 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import DataFormatError
-
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -47,6 +45,8 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[s
 
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     """Parse a JSON file; a missing file or invalid JSON is a DataFormatError naming the file and line."""
+    from .errors import DataFormatError  # imported here: the atomic writers stay importable on their own
+
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{what} not found", path=path)
