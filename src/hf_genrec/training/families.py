@@ -41,19 +41,10 @@ def _build_tiger(recipe: GenRecRecipe, splits: DatasetDict, table: SemanticIdTab
     from ..models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation
 
     tokenizer = GenRecTokenizer.from_semantic_id_table(table, num_user_buckets=recipe.num_user_buckets)
-    shape = dict(
-        d_model=recipe.d_model,
-        d_ff=recipe.d_ff,
-        d_kv=recipe.d_kv,
-        num_heads=recipe.num_heads,
-        num_layers=recipe.num_layers,
-        num_decoder_layers=recipe.num_decoder_layers,
-        dropout_rate=recipe.dropout_rate,
-    )
     if recipe.init_from_t5:
         model = TigerForGenerativeRecommendation.from_t5_pretrained(recipe.init_from_t5, tokenizer)
     else:
-        model = TigerForGenerativeRecommendation(TigerConfig.from_tokenizer(tokenizer, **shape))
+        model = TigerForGenerativeRecommendation(TigerConfig.from_tokenizer(tokenizer, **recipe.t5_shape()))
     return ModelFamily(
         tokenizer=tokenizer,
         model=model,

@@ -66,6 +66,12 @@ class GenRecRecipe:
             raise ConfigError(f"semantic_id_method must be rqvae, rqkmeans or colarec-kmeans, got {self.semantic_id_method!r}")
 
 
+    def t5_shape(self) -> dict:
+        """The T5 encoder-decoder dimensions both model families are configured with."""
+        names = ("d_model", "d_ff", "d_kv", "num_heads", "num_layers", "num_decoder_layers", "dropout_rate")
+        return {name: getattr(self, name) for name in names}
+
+
 @dataclass
 class ParsedRecipe:
     """A recipe as written (``values``, overrides applied) and as parsed."""
