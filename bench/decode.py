@@ -2,8 +2,12 @@
 
 Prints one JSON line: users/s of each decoder per batch size, the speed-up over
 generate()+prefix_allowed_tokens_fn and the fraction of users whose top-k lists are identical.
+Users are a fixed random sample of amazon-beauty's test users with their real histories (last 20
+items), batched in order of history length as evaluation does; ``--histories random`` uses
+synthetic full-length histories instead (the worst case).  ``--full-test`` also times the fast
+decoder on every test user (22,363), the figure behind "full evaluation in under 3 minutes".
 
-    python bench/decode.py                      # random-init TIGER, Beauty-shaped random catalogue
+    python bench/decode.py                      # random-init TIGER of the paper's size, random IDs
     python bench/decode.py --model DIR          # a trained checkpoint (tokenizer + semantic_ids.json in DIR)
     python bench/decode.py --semantic-ids FILE  # a real ID table with a random-init model
 """
@@ -18,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from hf_genrec.generation.length_order import length_order
 from hf_genrec.generation import SemanticIdLogitsProcessor, build_id_tables, fast_beam_search, make_prefix_allowed_tokens_fn
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
 from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation, register_tiger_auto_classes
@@ -33,14 +38,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-sizes", default="64,256")
     p.add_argument("--beams", type=int, default=20)
     p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--histories", default="beauty-test", choices=["beauty-test", "random"],
+                   help="real amazon-beauty test histories (default) or random ones of --history items")
+    p.add_argument("--data-dir", default=None, help="default: $HF_GENREC_DATA or ../shared/data")
     p.add_argument("--history", type=int, default=20, help="items per history (default 20)")
-    p.add_argument("--items", type=int, default=12101, help="synthetic catalogue size (default: Beauty's 12,101)")
+    p.add_argument("--items", type=int, default=12101, help="synthetic catalogue size for --histories random")
+    p.add_argument("--full-test", action="store_true", help="also time the fast decoder on all amazon-beauty test users")
     p.add_argument("--skip-generate", action="store_true", help="time only the fast decoder")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
 
-def build(args) -> tuple[TigerForGenerativeRecommendation, GenRecTokenizer]:
+def beauty_test_rows(args) -> tuple[list[dict], list[int]]:
+    """amazon-beauty's test rows (user id, last 20 items, target) and its catalogue's item ids."""
+    from hf_genrec.data import load_rec_dataset
+
+    dataset = load_rec_dataset("amazon-beauty", args.data_dir)
+    return dataset.splits(20)["test"].to_list(), list(dataset.catalogue.item_ids)
+
+
+def build(args, catalogue: list[int] | None) -> tuple[TigerForGenerativeRecommendation, GenRecTokenizer]:
     if args.model:
         register_tiger_auto_classes()
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -48,14 +65,39 @@ def build(args) -> tuple[TigerForGenerativeRecommendation, GenRecTokenizer]:
         return AutoModelForSeq2SeqLM.from_pretrained(args.model), AutoTokenizer.from_pretrained(args.model)
     if args.semantic_ids:
         table = SemanticIdTable.load(args.semantic_ids)
-    else:
+    else:  # Beauty-shaped random IDs: 3 x 256 codes + disambiguation
+        items = catalogue if catalogue is not None else list(range(args.items))
         rng = np.random.default_rng(args.seed)
-        table = SemanticIdTable.from_content_codes(
-            list(range(args.items)), rng.integers(0, 256, (args.items, 3)), 256, method="random"
-        )
+        table = SemanticIdTable.from_content_codes(items, rng.integers(0, 256, (len(items), 3)), 256, method="random")
     tokenizer = GenRecTokenizer.from_semantic_id_table(table, num_user_buckets=2000)
     torch.manual_seed(args.seed)
     return TigerForGenerativeRecommendation(TigerConfig.from_tokenizer(tokenizer)), tokenizer
+
+
+def sample_users(args, rows: list[dict] | None, item_ids: np.ndarray) -> tuple[list[list[int]], list[int]]:
+    """``args.users`` (history, user id) pairs in the order evaluation decodes them (by history length)."""
+    rng = np.random.default_rng(args.seed + 1)
+    if rows is None:
+        histories = [item_ids[rng.integers(0, len(item_ids), args.history)].tolist() for _ in range(args.users)]
+        users = rng.integers(0, 10**6, args.users).tolist()
+        return histories, users
+    picked = [rows[i] for i in rng.choice(len(rows), size=min(args.users, len(rows)), replace=False)]
+    order, _ = length_order([len(r["history"]) for r in picked])
+    return [picked[i]["history"] for i in order], [picked[i]["user_id"] for i in order]
+
+
+def time_full_test(model, tokenizer, tables, rows: list[dict], args, batch_size: int) -> dict:
+    """Seconds for the fast decoder to rank every test user, batched by history length as evaluation does."""
+    order, _ = length_order([len(r["history"]) for r in rows])
+    elapsed = 0.0
+    for start in range(0, len(order), batch_size):
+        chunk = [rows[i] for i in order[start : start + batch_size]]
+        enc = tokenizer.batch_encode_histories([r["history"] for r in chunk], [r["user_id"] for r in chunk])
+        ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
+        with torch.inference_mode():
+            _, dt = timed(lambda: fast_beam_search(model, ids, mask, tables, args.beams, args.top_k), args.device)
+        elapsed += dt
+    return {"users": len(rows), "batch_size": batch_size, "seconds": round(elapsed, 1), "users_per_s": round(len(rows) / elapsed, 1)}
 
 
 def timed(fn, device: str):
@@ -70,14 +112,14 @@ def timed(fn, device: str):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    model, tokenizer = build(args)
+    rows, catalogue = beauty_test_rows(args) if args.histories == "beauty-test" or args.full_test else (None, None)
+    model, tokenizer = build(args, catalogue)
     model.to(args.device).eval()
     table = tokenizer.semantic_id_table
     tables = build_id_tables(table, args.device)
-    rng = np.random.default_rng(args.seed + 1)
     item_ids = np.asarray(table.item_ids)
-    histories = [item_ids[rng.integers(0, len(item_ids), args.history)].tolist() for _ in range(args.users)]
-    users = rng.integers(0, 10**6, args.users).tolist()
+    histories, users = sample_users(args, rows if args.histories == "beauty-test" else None, item_ids)
+    n_users = len(histories)
     prefix_fn = make_prefix_allowed_tokens_fn(tokenizer)
     processor = SemanticIdLogitsProcessor(tables, tokenizer.level_offsets, tokenizer.eos_token_id)
     k, beams = args.top_k, args.beams
@@ -89,7 +131,9 @@ def main(argv=None) -> dict:
         "torch_threads": torch.get_num_threads(),
         "items": len(table),
         "levels": table.num_levels,
-        "users": args.users,
+        "users": len(histories),
+        "histories": args.histories,
+        "mean_history_items": round(float(np.mean([len(h) for h in histories])), 2),
         "beams": beams,
         "top_k": k,
         "model": args.model or "random-init TIGER (4+4 layers, d_model 128)",
@@ -98,13 +142,13 @@ def main(argv=None) -> dict:
     for bs in [int(b) for b in args.batch_sizes.split(",")]:
         fast_rows, prefix_rows, proc_rows = [], [], []
         t_fast = t_prefix = t_proc = 0.0
-        for start in range(0, args.users, bs):
+        for start in range(0, n_users, bs):
             enc = tokenizer.batch_encode_histories(histories[start : start + bs], users[start : start + bs])
             ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
             with torch.inference_mode():
-                (rows, _), dt = timed(lambda: fast_beam_search(model, ids, mask, tables, beams, k), args.device)
+                (top, _), dt = timed(lambda: fast_beam_search(model, ids, mask, tables, beams, k), args.device)
                 t_fast += dt
-                fast_rows.append(rows.cpu())
+                fast_rows.append(top.cpu())
                 if args.skip_generate:
                     continue
                 out, dt = timed(
@@ -119,23 +163,26 @@ def main(argv=None) -> dict:
                 )
                 t_proc += dt
                 proc_rows.append(out.cpu())
-            print(f"batch size {bs}: {min(start + bs, args.users)}/{args.users} users", file=sys.stderr)
-        entry = {"fast_users_per_s": round(args.users / t_fast, 1)}
+            print(f"batch size {bs}: {min(start + bs, n_users)}/{n_users} users", file=sys.stderr)
+        entry = {"fast_users_per_s": round(n_users / t_fast, 1)}
         if not args.skip_generate:
             fast_items = np.where((r := torch.cat(fast_rows).numpy()) >= 0, item_ids[np.maximum(r, 0)], -1)
             agree = {}
             for name, seqs in (("prefix_fn", prefix_rows), ("processor", proc_rows)):
                 decoded = np.array([-1 if i is None else i for i in tokenizer.decode_items(torch.cat(seqs))])
-                agree[name] = float((decoded.reshape(args.users, k) == fast_items).all(axis=1).mean())
+                agree[name] = float((decoded.reshape(n_users, k) == fast_items).all(axis=1).mean())
             entry.update(
-                generate_prefix_fn_users_per_s=round(args.users / t_prefix, 2),
-                generate_processor_users_per_s=round(args.users / t_proc, 2),
+                generate_prefix_fn_users_per_s=round(n_users / t_prefix, 2),
+                generate_processor_users_per_s=round(n_users / t_proc, 2),
                 speedup_vs_prefix_fn=round(t_prefix / t_fast, 1),
                 speedup_vs_processor=round(t_proc / t_fast, 1),
                 identical_topk_vs_prefix_fn=agree["prefix_fn"],
                 identical_topk_vs_processor=agree["processor"],
             )
         result["batches"][str(bs)] = entry
+    if args.full_test:
+        largest = max(int(b) for b in args.batch_sizes.split(","))
+        result["full_test"] = time_full_test(model, tokenizer, tables, rows, args, largest)
     print(json.dumps(result))
     return result
 

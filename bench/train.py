@@ -7,6 +7,11 @@ line: sequences/s of each, their ratio, and peak memory (CUDA: max allocated; CP
 fresh process per variant).
 
     python bench/train.py [--steps 8] [--batch-size 256] [--device cpu|cuda] [--semantic-ids DIR]
+                          [--shape paper|cpu-recipe] [--bf16] [--attn-implementation eager|sdpa] [--dropout P]
+
+``--shape``, ``--bf16``, ``--attn-implementation`` and ``--dropout`` apply to both variants alike, so
+the ratio isolates what the TIGER step itself does (dynamic padding, per-level heads); running the
+script once per setting shows what each setting buys.
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ import time
 
 import numpy as np
 import torch
+
+
+SHAPES = {  # the paper's TIGER, and training_args/tiger-beauty-cpu.yaml's reduced one
+    "paper": dict(d_model=128, d_ff=1024, d_kv=64, num_heads=6, num_layers=4, num_decoder_layers=4),
+    "cpu-recipe": dict(d_model=128, d_ff=512, d_kv=32, num_heads=6, num_layers=2, num_decoder_layers=2),
+}
 
 
 def make_batches(args) -> tuple[list[list[dict]], object]:
@@ -53,7 +64,7 @@ def run_variant(variant: str, args, queue) -> None:
 
     torch.manual_seed(0)
     batches, tokenizer = make_batches(args)
-    shape = dict(d_model=128, d_ff=1024, d_kv=64, num_heads=6, num_layers=4, num_decoder_layers=4, dropout_rate=0.1)
+    shape = dict(SHAPES[args.shape], dropout_rate=args.dropout)
     if variant == "tiger":
         model = TigerForGenerativeRecommendation(TigerConfig.from_tokenizer(tokenizer, **shape))
         collate = TigerDataCollator(tokenizer, max_history=20)
@@ -61,6 +72,8 @@ def run_variant(variant: str, args, queue) -> None:
         model = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, **shape))
         base = TigerDataCollator(tokenizer, max_history=20, pad_to_multiple_of=1 + 20 * tokenizer.num_levels)
         collate = base  # padded to the maximum length (user token + 20 items)
+    if args.attn_implementation:
+        model.set_attn_implementation(args.attn_implementation)
     device = torch.device(args.device)
     model.to(device).train()
     params = sum(p.numel() for p in model.parameters())
@@ -73,7 +86,8 @@ def run_variant(variant: str, args, queue) -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        loss = model(**batch).loss
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            loss = model(**batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -93,6 +107,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--semantic-ids", default=None)
+    parser.add_argument("--shape", default="paper", choices=sorted(SHAPES))
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (as TrainingArguments' bf16)")
+    parser.add_argument("--attn-implementation", default=None, help="eager or sdpa (default: transformers' choice)")
+    parser.add_argument("--dropout", type=float, default=0.1)
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     results = {}
@@ -107,6 +125,11 @@ def main() -> None:
         "bench": "train",
         "device": args.device,
         "batch_size": args.batch_size,
+        "shape": args.shape,
+        "bf16": args.bf16,
+        "attn_implementation": args.attn_implementation or "default",
+        "dropout": args.dropout,
+        "torch_threads": torch.get_num_threads(),
         "timed_steps": args.steps,
         "tiger_sequences_per_s": round(tiger["sequences_per_s"], 1),
         "plain_t5_padded_sequences_per_s": round(plain["sequences_per_s"], 1),

@@ -201,3 +201,21 @@ def test_recommend_validates_and_is_thread_safe(tokenizer, tables, model):
         recommend(model, tokenizer, [[items[0]], []], k=3)
     with pytest.raises(UnknownItemError, match="31337"):
         recommend(model, tokenizer, [[items[0], 31337]], k=3)
+
+
+def test_recommend_batches_by_length_but_answers_in_input_order(tokenizer, model):
+    """Histories of mixed lengths are decoded length-sorted; each answer must still be its own user's."""
+    rng = np.random.default_rng(11)
+    items = tokenizer.semantic_id_table.item_ids
+    histories = [[int(i) for i in rng.choice(items, n)] for n in (9, 1, 6, 2, 12, 3, 7, 1, 4)]
+    users = list(range(100, 109))
+    exclude = [[], [items[3]], [], [], [items[5], items[6]], [], [], [], []]
+    together = recommend(model, tokenizer, histories, k=5, num_beams=NUM_BEAMS, user_ids=users, exclude=exclude, batch_size=4)
+    alone = [
+        recommend(model, tokenizer, [h], k=5, num_beams=NUM_BEAMS, user_ids=[u], exclude=[e], batch_size=1)[0]
+        for h, u, e in zip(histories, users, exclude)
+    ]
+    assert [[i for i, _ in r] for r in together] == [[i for i, _ in r] for r in alone]
+    for got, want in zip(together, alone):
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-5)
+    assert len({tuple(i for i, _ in r) for r in together}) > 1, "users must get different lists for the test to mean anything"

@@ -107,10 +107,85 @@ def test_recipe_errors(tmp_path):
         parse_recipe(path)
 
 
+def test_recipe_yaml_reads_strategies_and_exponents_as_transformers_expects(tmp_path):
+    """``eval_strategy: no`` is the string "no" and ``1e-3`` a float (PyYAML's YAML 1.1 reads False and "1e-3")."""
+    path = tmp_path / "r.yaml"
+    path.write_text("output_dir: x\neval_strategy: no\nsave_strategy: no\nlearning_rate: 1e-3\n")
+    parsed = parse_recipe(path, ["logging_strategy=no", "weight_decay=5E-2", "load_best_model_at_end=false"])
+    args = parsed.training_args
+    assert (args.eval_strategy, args.save_strategy, args.logging_strategy) == ("no", "no", "no")
+    assert args.learning_rate == pytest.approx(1e-3) and args.weight_decay == pytest.approx(0.05)
+    with pytest.raises(ConfigError, match="could not determine a constructor|invalid YAML"):
+        path.write_text("output_dir: !!python/object/apply:os.system ['true']\n")
+        parse_recipe(path)
+
+
+def test_bf16_recipe_trains_after_an_fp32_trainer_in_the_same_process(tmp_path, data_dir):
+    """train_from_recipe builds RQ-VAE IDs with a Trainer of its own (fp32) before the recommender's
+    Trainer; accelerate's process-wide state must not pin the second one to the first's precision."""
+    from accelerate.state import AcceleratorState
+    from safetensors.torch import load_file
+
+    from hf_genrec.models.semantic_id_builder import train_rqvae_tokenizer
+    from hf_genrec.training.rqvae_args import load_rqvae_recipe
+
+    write_beauty_slice(data_dir, tmp_path / "data", users=60)
+    dataset = load_rec_dataset("beauty-slice", tmp_path / "data")
+    item_ids = list(dataset.catalogue.item_ids)
+    rq_recipe, rq_args = load_rqvae_recipe(
+        None, num_levels=2, codebook_size=8, hidden_dims=[16], latent_dim=4, kmeans_iters=3, num_train_epochs=1,
+        per_device_train_batch_size=64, logging_steps=1000, output_dir=str(tmp_path / "rq"), use_cpu=True,
+    )
+    _, table, _ = train_rqvae_tokenizer(torch.randn(len(item_ids), 12), item_ids, rq_recipe, rq_args)
+    assert AcceleratorState().mixed_precision == "no"
+    table.save(tmp_path / "ids")
+    recipe = {
+        **TINY_TIGER, "dataset": "beauty-slice", "data_dir": str(tmp_path / "data"), "semantic_ids": str(tmp_path / "ids"),
+        "output_dir": str(tmp_path / "out"), "max_steps": 4, "bf16": True, "attn_implementation": "eager",
+        "dropout_rate": 0.0, "test_at_end": False,
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = train_from_recipe(parse_recipe(tmp_path / "recipe.yaml"))
+    assert AcceleratorState().mixed_precision == "bf16"
+    assert torch.isfinite(torch.tensor(result["train_loss"]))
+    weights = load_file(tmp_path / "out" / "model.safetensors")
+    assert {w.dtype for w in weights.values()} == {torch.float32}, "autocast computes in bf16; the weights stay float32"
+
+
 def test_shipped_recipes_parse():
     for name, overrides in (("tiger-beauty-cpu.yaml", []), ("tiger-beauty.yaml", ["bf16=false"])):  # no bf16 on CPU
         parsed = parse_recipe(f"training_args/{name}", overrides)
         assert parsed.recipe.dataset == "amazon-beauty" and parsed.recipe.model_family == "tiger"
+
+
+def test_trainer_ranks_rows_in_dataset_order(trained):
+    """Evaluation decodes users sorted by history length; rank() must answer row i with row i's items."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from hf_genrec.generation import build_id_tables
+    from hf_genrec.models.tiger import TigerDataCollator
+    from hf_genrec.training.arguments import GenRecTrainingArguments
+    from hf_genrec.training.trainer import GenRecTrainer
+
+    root, _, dataset = trained
+    out = root / "out"
+    model, tokenizer = AutoModelForSeq2SeqLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    trainer = GenRecTrainer(
+        model=model,
+        args=GenRecTrainingArguments(output_dir=str(root / "rank"), report_to="none", use_cpu=True, per_device_eval_batch_size=8),
+        processing_class=tokenizer,
+        id_tables=build_id_tables(tokenizer.semantic_id_table),
+        item_ids=tokenizer.semantic_id_table.item_ids,
+        eval_collator=TigerDataCollator(tokenizer, keep_eval_fields=True),
+    )
+    rows = dataset.splits(20)["validation"].select(range(40))
+    histories, users = list(rows["history"]), list(rows["user_id"])
+    lengths = [len(h) for h in histories]
+    assert lengths != sorted(lengths), "the rows must not already be in length order"
+    ranked, targets, _, _ = trainer.rank(rows, top_k=5, num_beams=10)
+    expected = hf_genrec.recommend(model, tokenizer, histories, k=5, num_beams=10, user_ids=users, batch_size=1)
+    assert ranked.tolist() == [[item for item, _ in rec] for rec in expected]
+    assert targets[:, 0].tolist() == [t[0] for t in rows["targets"]]
 
 
 def test_trainer_model_card_is_hf_genrec_card(trained):

@@ -10,6 +10,7 @@ import torch
 from ..errors import InvalidInputError
 from .fast_beam_search import fast_beam_search
 from .id_tables import SemanticIdTables, build_id_tables
+from .length_order import length_order
 
 _TABLES_LOCK = threading.Lock()
 
@@ -78,16 +79,16 @@ def recommend(
     item_ids = tables.item_ids.tolist()
     if getattr(model, "training", False):
         model.eval()
-    results: list[list[tuple[int, float]]] = []
+    for i, history in enumerate(histories):
+        if len(history) == 0:
+            raise InvalidInputError(f"history {i} is empty: at least one item is needed")
+    order, _ = length_order([len(h) if max_history is None else min(len(h), max_history) for h in histories])
+    results: list[list[tuple[int, float]]] = [[] for _ in histories]
     with torch.inference_mode():
-        for start in range(0, len(histories), batch_size):
-            stop = start + batch_size
-            chunk = histories[start:stop]
-            for i, history in enumerate(chunk):
-                if len(history) == 0:
-                    raise InvalidInputError(f"history {start + i} is empty: at least one item is needed")
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
             enc = tokenizer.batch_encode_histories(
-                chunk, list(user_ids[start:stop]) if use_users else None, max_items=max_history
+                [histories[i] for i in chunk], [user_ids[i] for i in chunk] if use_users else None, max_items=max_history
             )
             rows, scores = fast_beam_search(
                 model,
@@ -96,10 +97,10 @@ def recommend(
                 tables,
                 num_beams=num_beams,
                 top_k=k,
-                exclude=exclude[start:stop] if exclude is not None else None,
+                exclude=[exclude[i] for i in chunk] if exclude is not None else None,
             )
-            for row_list, score_list in zip(rows.tolist(), scores.tolist()):
-                results.append([(item_ids[r], float(s)) for r, s in zip(row_list, score_list) if r >= 0])
+            for i, row_list, score_list in zip(chunk, rows.tolist(), scores.tolist()):
+                results[i] = [(item_ids[r], float(s)) for r, s in zip(row_list, score_list) if r >= 0]
     return results
 
 

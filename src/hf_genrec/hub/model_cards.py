@@ -27,6 +27,7 @@ import yaml
 from ..errors import ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_write_text
 from ..semantic_ids import SEMANTIC_ID_FILE
+from ..training.yaml_recipes import load_recipe_yaml
 
 FAMILIES = ("tiger", "colarec", "rqvae_tokenizer")
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -265,7 +266,7 @@ def _read_recipe(model_dir: Path, recipe_path: str | os.PathLike | None) -> tupl
             raise DataFormatError("training recipe not found", path=path)
     text = path.read_text(encoding="utf-8").strip()
     try:
-        recipe = yaml.safe_load(text)
+        recipe = load_recipe_yaml(text)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise DataFormatError(f"invalid YAML recipe ({exc.__class__.__name__})", path=path,

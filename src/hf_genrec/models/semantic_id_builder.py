@@ -15,11 +15,12 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..errors import InvalidInputError
 from ..semantic_ids import SemanticIdTable
+from ..training.precision import PrecisionSwitchingTrainer
 from ..training.rqvae_args import RQVAERecipe, load_rqvae_recipe
 from .rqkmeans import RQKMeansConfig, RQKMeansTokenizer
 from .rqvae import RQVAETokenizerConfig, RQVAETokenizerModel
@@ -63,7 +64,7 @@ class StderrLogCallback(TrainerCallback):
             logger.info("step %d: %s", state.global_step, shown)
 
 
-class RQVAETrainer(Trainer):
+class RQVAETrainer(PrecisionSwitchingTrainer):
     """Trainer that logs the RQ-VAE's loss terms and, at each log step, the codebook quality of the
     whole catalogue (per-level usage and entropy, collision rate, largest collision group)."""
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import yaml
 
 from ..data import RecDataset, load_rec_dataset
 from ..errors import CheckpointMismatchError, DataFormatError
@@ -15,6 +14,7 @@ from ..generation import build_id_tables, recommend
 from .arguments import GenRecTrainingArguments
 from .pipeline import RECIPE_FILE, write_eval_results
 from .trainer import GenRecTrainer
+from .yaml_recipes import load_recipe_yaml
 
 
 def load_saved_model(model_dir: str | os.PathLike) -> tuple[Any, Any, dict]:
@@ -30,7 +30,7 @@ def load_saved_model(model_dir: str | os.PathLike) -> tuple[Any, Any, dict]:
     check_model_matches_tokenizer(SimpleNamespace(config=AutoConfig.from_pretrained(model_dir)), tokenizer)
     model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
     recipe_path = model_dir / RECIPE_FILE
-    recipe = yaml.safe_load(recipe_path.read_text(encoding="utf-8")) if recipe_path.exists() else {}
+    recipe = load_recipe_yaml(recipe_path.read_text(encoding="utf-8")) if recipe_path.exists() else {}
     model.eval()
     return model, tokenizer, recipe
 

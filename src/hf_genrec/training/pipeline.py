@@ -59,6 +59,8 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
     table = item_ids_table(recipe, dataset, output_dir)
     set_seed(args.seed)  # the model's initial weights depend on it; Trainer seeds only after the model exists
     family = build_family(recipe, dataset, splits, table)
+    if recipe.attn_implementation:
+        family.model.set_attn_implementation(recipe.attn_implementation)
 
     trainer = GenRecTrainer(
         model=family.model,

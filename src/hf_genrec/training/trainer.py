@@ -8,18 +8,20 @@ from typing import Any, Callable
 
 import torch
 from datasets import Dataset
-from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..evaluation.metrics import PAD, pad_lists, ranking_metrics
 from ..generation import SemanticIdTables, fast_beam_search
+from ..generation.length_order import length_order
 from ..io_utils import atomic_path
 from .arguments import GenRecTrainingArguments
+from .precision import PrecisionSwitchingTrainer
 
 # batch fields that describe the evaluation row, not the model's input
 NON_ENCODER_FIELDS = ("labels", "user_id", "decoder_input_ids")
 
 
-class GenRecTrainer(Trainer):
+class GenRecTrainer(PrecisionSwitchingTrainer):
     """Trains any hf_genrec model; evaluates by ranking the catalogue with the fast exact decoder.
 
     ``eval_collator`` turns rows ``{user_id, history, targets, exclude}`` into the model's encoder
@@ -46,6 +48,14 @@ class GenRecTrainer(Trainer):
         self.loss_history: list[dict[str, float]] = []
 
     # ------------------------------------------------------------------ training
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
+        """As Trainer's, with the lengths read once: ``dataset[column]`` is a lazy column in datasets 5,
+        and the length-grouped sampler's one-element reads cost ~10 s an epoch on Beauty."""
+        sampler = super()._get_train_sampler(train_dataset)
+        if isinstance(sampler, LengthGroupedSampler) and not isinstance(sampler.lengths, list):
+            sampler.lengths = list(sampler.lengths)
+        return sampler
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
         components = getattr(outputs, "loss_components", None) or {}
@@ -97,6 +107,10 @@ class GenRecTrainer(Trainer):
         """
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
+        inverse = None
+        if "history" in dataset.column_names:
+            order, inverse = length_order([len(h) for h in dataset["history"]])
+            dataset = dataset.select(order)
         loader = self.accelerator.prepare(
             torch.utils.data.DataLoader(dataset, batch_size=self.args.per_device_eval_batch_size, collate_fn=self.eval_collator)
         )
@@ -128,7 +142,10 @@ class GenRecTrainer(Trainer):
         invalid = self.accelerator.gather(torch.as_tensor(invalid_rows, device=self.accelerator.device).reshape(1)).sum()
         invalid_rate = float(invalid) / max(ranked.numel(), 1)
         missing_rate = float((ranked == PAD).sum()) / max(ranked.numel(), 1)
-        return ranked, torch.cat(all_targets), invalid_rate, missing_rate
+        targets = torch.cat(all_targets)
+        if inverse is not None:  # back to the dataset's order
+            ranked, targets = ranked[inverse], targets[inverse]
+        return ranked, targets, invalid_rate, missing_rate
 
     # ------------------------------------------------------------------ the Hub
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:

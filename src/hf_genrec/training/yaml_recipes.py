@@ -7,6 +7,7 @@ first; every problem is a ConfigError that names the file and the key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import fields
 from types import UnionType
 from typing import Any, Sequence, Union, get_args, get_origin, get_type_hints
@@ -17,10 +18,39 @@ from transformers import HfArgumentParser
 from ..errors import ConfigError
 
 
+class RecipeYamlLoader(yaml.SafeLoader):
+    """YAML 1.2 scalars: only true/false are booleans and ``1e-3`` is a float.
+
+    PyYAML implements YAML 1.1, which reads ``eval_strategy: no`` as False.
+    """
+
+
+RecipeYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+RecipeYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+# YAML 1.1 needs a dot in a float: ``learning_rate: 1e-3`` would be the string "1e-3".
+RecipeYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def load_recipe_yaml(text: Any) -> Any:
+    """Parse recipe YAML (a string or an open file) with :class:`RecipeYamlLoader`."""
+    loader = RecipeYamlLoader(text)  # a SafeLoader: python/* tags are refused
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle)
+            values = load_recipe_yaml(handle)
     except (FileNotFoundError, IsADirectoryError):
         raise ConfigError(f"{path}: recipe file not found") from None
     except yaml.YAMLError as exc:
@@ -39,7 +69,7 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
         key, sep, raw = override.partition("=")
         if not sep:
             raise ConfigError(f"override {override!r} is not key=value")
-        values[key.strip().replace("-", "_")] = yaml.safe_load(raw)
+        values[key.strip().replace("-", "_")] = load_recipe_yaml(raw)
     return values
 
 
