@@ -7,7 +7,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-
 from ..data import RecDataset, load_rec_dataset
 from ..errors import CheckpointMismatchError, DataFormatError
 from ..generation import build_id_tables, recommend
