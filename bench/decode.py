@@ -92,7 +92,7 @@ def time_full_test(model, tokenizer, tables, rows: list[dict], args, batch_size:
     elapsed = 0.0
     for start in range(0, len(order), batch_size):
         chunk = [rows[i] for i in order[start : start + batch_size]]
-        enc = tokenizer.batch_encode_histories([r["history"] for r in chunk], [r["user_id"] for r in chunk])
+        enc = tokenizer.batch_encode_histories([r["history"] for r in chunk], [r["user_id"] for r in chunk] if tokenizer.num_user_buckets else None)
         ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
         with torch.inference_mode():
             _, dt = timed(lambda: fast_beam_search(model, ids, mask, tables, args.beams, args.top_k), args.device)
@@ -143,7 +143,7 @@ def main(argv=None) -> dict:
         fast_rows, prefix_rows, proc_rows = [], [], []
         t_fast = t_prefix = t_proc = 0.0
         for start in range(0, n_users, bs):
-            enc = tokenizer.batch_encode_histories(histories[start : start + bs], users[start : start + bs])
+            enc = tokenizer.batch_encode_histories(histories[start : start + bs], users[start : start + bs] if tokenizer.num_user_buckets else None)
             ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
             with torch.inference_mode():
                 (top, _), dt = timed(lambda: fast_beam_search(model, ids, mask, tables, beams, k), args.device)

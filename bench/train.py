@@ -7,7 +7,7 @@ line: sequences/s of each, their ratio, and peak memory (CUDA: max allocated; CP
 fresh process per variant).
 
     python bench/train.py [--steps 8] [--batch-size 256] [--device cpu|cuda] [--semantic-ids DIR]
-                          [--shape paper|cpu-recipe] [--bf16] [--attn-implementation eager|sdpa] [--dropout P]
+                          [--shape paper|cpu-recipe] [--bf16] [--attn-implementation eager|sdpa|hf_genrec_eager] [--dropout P]
 
 ``--shape``, ``--bf16``, ``--attn-implementation`` and ``--dropout`` apply to both variants alike, so
 the ratio isolates what the TIGER step itself does (dynamic padding, per-level heads); running the
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--semantic-ids", default=None)
     parser.add_argument("--shape", default="paper", choices=sorted(SHAPES))
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (as TrainingArguments' bf16)")
-    parser.add_argument("--attn-implementation", default=None, help="eager or sdpa (default: transformers' choice)")
+    parser.add_argument("--attn-implementation", default=None, help="eager, sdpa or hf_genrec_eager (default: transformers' choice)")
     parser.add_argument("--dropout", type=float, default=0.1)
     args = parser.parse_args()
     ctx = mp.get_context("spawn")

@@ -211,6 +211,7 @@ def test_flattening_rewrites_package_imports_and_rejects_clashes():
     assert set(closure) == {
         "hf_genrec.models.tiger.modeling_tiger",
         "hf_genrec.models.tiger.configuration_tiger",
+        "hf_genrec.models.fast_dropout",
         "hf_genrec.errors",
         "hf_genrec.io_utils",
         "hf_genrec.remote_code",
@@ -218,6 +219,7 @@ def test_flattening_rewrites_package_imports_and_rejects_clashes():
     source = flat_source("hf_genrec.models.tiger.modeling_tiger", closure["hf_genrec.models.tiger.modeling_tiger"])
     assert "from .errors import CheckpointMismatchError, InvalidInputError" in source
     assert "from .configuration_tiger import TigerConfig" in source
+    assert "from .fast_dropout import use_fast_dropout" in source  # two levels up, flattened the same way
     with pytest.raises(ConfigError, match="package"):
         code_closure(["hf_genrec.models.tiger"])  # a package, not a module
     with pytest.raises(ConfigError, match="both be saved as errors.py"):

@@ -17,7 +17,7 @@ class GenRecTrainingArguments(TrainingArguments):
     metric_ks: list[int] = field(default_factory=lambda: [5, 10], metadata={"help": "cut-offs of Recall@K / NDCG@K"})
     eval_max_users: int | None = field(
         default=None,
-        metadata={"help": "validation (model selection) scores only the first N users, for speed; test is always whole"},
+        metadata={"help": "validation (model selection) scores a fixed random sample of N users (by `seed`), for speed; test is always whole"},
     )
     plot_loss_curves: bool = field(default=False, metadata={"help": "write loss_curves.png (one curve per loss term)"})
     remove_unused_columns: bool = field(

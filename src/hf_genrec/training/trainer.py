@@ -6,6 +6,7 @@ import math
 import time
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -19,6 +20,14 @@ from .precision import PrecisionSwitchingTrainer
 
 # batch fields that describe the evaluation row, not the model's input
 NON_ENCODER_FIELDS = ("labels", "user_id", "decoder_input_ids")
+
+
+def selection_sample(dataset: Dataset, size: int, seed: int) -> Dataset:
+    """A fixed random ``size`` rows (in split order): the first rows of a split are not typical of it."""
+    if size >= len(dataset):
+        return dataset
+    rows = np.random.default_rng(seed).choice(len(dataset), size=size, replace=False)
+    return dataset.select(np.sort(rows).tolist())
 
 
 class GenRecTrainer(PrecisionSwitchingTrainer):
@@ -84,8 +93,8 @@ class GenRecTrainer(PrecisionSwitchingTrainer):
     ) -> dict[str, float]:
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         args: GenRecTrainingArguments = self.args  # type: ignore[assignment]
-        if eval_dataset is None and args.eval_max_users:  # model selection on a fixed validation sample
-            dataset = dataset.select(range(min(args.eval_max_users, len(dataset))))
+        if eval_dataset is None and args.eval_max_users:
+            dataset = selection_sample(dataset, args.eval_max_users, args.seed)
         start = time.time()
         ranked, targets, invalid, missing = self.rank(dataset, top_k=max(args.metric_ks), num_beams=args.generation_num_beams)
         metrics = {f"{metric_key_prefix}_{k}": v for k, v in ranking_metrics(ranked, targets, args.metric_ks).items()}

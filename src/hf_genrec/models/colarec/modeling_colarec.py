@@ -35,6 +35,7 @@ from transformers.models.t5.modeling_t5 import T5Stack
 from transformers.utils import ModelOutput
 
 from ...errors import InvalidInputError
+from ..fast_dropout import use_fast_dropout
 from .configuration_colarec import TASK_IDS, ColaRecConfig
 
 # Prefixes of the training batch and the task (prompt row) of each.  ``rec``: user inputs with
@@ -199,6 +200,7 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         )
         if self.encoder.item_position_embeddings is not None:
             self.encoder.item_position_embeddings._colarec_small_init = True  # added to every token
+        use_fast_dropout(self)
         self.post_init()
 
     # ------------------------------------------------------------------ HF plumbing

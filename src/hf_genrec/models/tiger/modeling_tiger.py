@@ -33,6 +33,7 @@ from transformers.models.t5.modeling_t5 import (
 )
 
 from ...errors import CheckpointMismatchError, InvalidInputError
+from ..fast_dropout import use_fast_dropout
 from .configuration_tiger import TigerConfig
 
 
@@ -136,6 +137,7 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         self.decoder = T5Stack(decoder_config)
 
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        use_fast_dropout(self)
         self.post_init()
         if self.generation_config is not None:
             self.generation_config.max_new_tokens = config.num_levels
