@@ -86,13 +86,18 @@ def sample_users(args, rows: list[dict] | None, item_ids: np.ndarray) -> tuple[l
     return [picked[i]["history"] for i in order], [picked[i]["user_id"] for i in order]
 
 
+def encode_batch(tokenizer: GenRecTokenizer, histories: list[list[int]], users: list[int]):
+    """Encoder inputs as evaluation builds them: user tokens only for a tokenizer that has them."""
+    return tokenizer.batch_encode_histories(histories, users if tokenizer.num_user_buckets else None)
+
+
 def time_full_test(model, tokenizer, tables, rows: list[dict], args, batch_size: int) -> dict:
     """Seconds for the fast decoder to rank every test user, batched by history length as evaluation does."""
     order, _ = length_order([len(r["history"]) for r in rows])
     elapsed = 0.0
     for start in range(0, len(order), batch_size):
         chunk = [rows[i] for i in order[start : start + batch_size]]
-        enc = tokenizer.batch_encode_histories([r["history"] for r in chunk], [r["user_id"] for r in chunk] if tokenizer.num_user_buckets else None)
+        enc = encode_batch(tokenizer, [r["history"] for r in chunk], [r["user_id"] for r in chunk])
         ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
         with torch.inference_mode():
             _, dt = timed(lambda: fast_beam_search(model, ids, mask, tables, args.beams, args.top_k), args.device)
@@ -143,7 +148,7 @@ def main(argv=None) -> dict:
         fast_rows, prefix_rows, proc_rows = [], [], []
         t_fast = t_prefix = t_proc = 0.0
         for start in range(0, n_users, bs):
-            enc = tokenizer.batch_encode_histories(histories[start : start + bs], users[start : start + bs] if tokenizer.num_user_buckets else None)
+            enc = encode_batch(tokenizer, histories[start : start + bs], users[start : start + bs])
             ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
             with torch.inference_mode():
                 (top, _), dt = timed(lambda: fast_beam_search(model, ids, mask, tables, beams, k), args.device)
