@@ -24,6 +24,7 @@ import torch
 
 from hf_genrec.generation.length_order import length_order
 from hf_genrec.generation import SemanticIdLogitsProcessor, build_id_tables, fast_beam_search, make_prefix_allowed_tokens_fn
+from hf_genrec.generation.fast_beam_search import cpu_shard_count
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
 from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation, register_tiger_auto_classes
 from hf_genrec.semantic_ids import SemanticIdTable
@@ -45,6 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--items", type=int, default=12101, help="synthetic catalogue size for --histories random")
     p.add_argument("--full-test", action="store_true", help="also time the fast decoder on all amazon-beauty test users")
     p.add_argument("--skip-generate", action="store_true", help="time only the fast decoder")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile the one-slice fast decoder at the first batch size (op table on stderr)")
+    p.add_argument("--shards", type=int, default=None,
+                   help="threads the fast decoder splits a batch over (default: its CPU default, cpu_shard_count)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -100,9 +105,69 @@ def time_full_test(model, tokenizer, tables, rows: list[dict], args, batch_size:
         enc = encode_batch(tokenizer, [r["history"] for r in chunk], [r["user_id"] for r in chunk])
         ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
         with torch.inference_mode():
-            _, dt = timed(lambda: fast_beam_search(model, ids, mask, tables, args.beams, args.top_k), args.device)
+            _, dt = timed(lambda: fast_beam_search(model, ids, mask, tables, args.beams, args.top_k, num_shards=args.shards), args.device)
         elapsed += dt
     return {"users": len(rows), "batch_size": batch_size, "seconds": round(elapsed, 1), "users_per_s": round(len(rows) / elapsed, 1)}
+
+
+@torch.no_grad()
+def teacher_forced_scores(model, input_ids, attention_mask, codes: torch.Tensor) -> torch.Tensor:
+    """Beam-search scores of given IDs: the sum over levels of log p(code | prefix), as both decoders score.
+
+    ``codes`` [B, n, L] holds n IDs per user; returns [B, n].
+    """
+    batch, n, levels = codes.shape
+    enc, enc_mask = model.encode_for_decoding(input_ids=input_ids, attention_mask=attention_mask)
+    flat = codes.reshape(batch * n, levels)
+    total = torch.zeros(batch * n, device=codes.device)
+    for level in range(levels):
+        logp, _ = model.level_logits(level, flat[:, :level], enc, enc_mask)
+        total += logp.float().gather(1, flat[:, level : level + 1]).squeeze(1)
+    return total.reshape(batch, n).cpu()
+
+
+def count_identical(model, table, batches, fast_items, fast_scores, gen_items, tol: float = 1e-4) -> tuple[float, float]:
+    """Fractions of users whose top-k lists are identical, and identical ties aside.
+
+    Ties aside: generate()'s items, rescored by teacher forcing and sorted, have the fast decoder's
+    score at every rank (within ``tol``), so every difference is between items of equal score.
+    Only users whose lists differ are rescored."""
+    exact = (gen_items == fast_items).all(axis=1)
+    tie_ok = exact.copy()
+    offset = 0
+    for ids, mask in batches:
+        rows = range(offset, offset + ids.shape[0])
+        differ = [r for r in rows if not exact[r]]
+        if differ:
+            local = torch.as_tensor([r - offset for r in differ])
+            codes = [[table.codes_of(int(i)) if i >= 0 else table.codes_of(table.item_ids[0]) for i in gen_items[r]] for r in differ]
+            scores = teacher_forced_scores(model, ids[local], mask[local], torch.as_tensor(codes, device=ids.device)).numpy()
+            for j, r in enumerate(differ):
+                ranked = -np.sort(-scores[j])
+                tie_ok[r] = bool((gen_items[r] >= 0).all() and np.allclose(ranked, fast_scores[r], atol=tol, rtol=0))
+        offset += ids.shape[0]
+    return float(exact.mean()), float(tie_ok.mean())
+
+
+def profile_fast_decoder(model, tables, batches, args) -> dict:
+    """Where the one-slice fast decoder's time goes: the encoder's share (timed alone) and aten::mm's (profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    def decode():
+        for ids, mask in batches:
+            fast_beam_search(model, ids, mask, tables, args.beams, args.top_k, num_shards=1)
+
+    with torch.inference_mode():
+        decode()  # warm-up
+        _, total = timed(decode, args.device)
+        _, encoder = timed(lambda: [model.encode_for_decoding(input_ids=i, attention_mask=m) for i, m in batches], args.device)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            decode()
+    events = prof.key_averages()
+    print(events.table(sort_by="self_cpu_time_total", row_limit=15), file=sys.stderr)
+    self_total = sum(e.self_cpu_time_total for e in events)
+    mm = sum(e.self_cpu_time_total for e in events if e.key == "aten::mm")
+    return {"encoder_share": round(encoder / total, 3), "aten_mm_share": round(mm / self_total, 3)}
 
 
 def timed(fn, device: str):
@@ -145,15 +210,23 @@ def main(argv=None) -> dict:
         "batches": {},
     }
     for bs in [int(b) for b in args.batch_sizes.split(",")]:
-        fast_rows, prefix_rows, proc_rows = [], [], []
-        t_fast = t_prefix = t_proc = 0.0
+        fast_rows, fast_scores, prefix_rows, proc_rows, batches = [], [], [], [], []
+        t_fast = t_one = t_prefix = t_proc = 0.0
+        unsharded_same = 0
         for start in range(0, n_users, bs):
             enc = encode_batch(tokenizer, histories[start : start + bs], users[start : start + bs])
             ids, mask = enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device)
             with torch.inference_mode():
-                (top, _), dt = timed(lambda: fast_beam_search(model, ids, mask, tables, beams, k), args.device)
+                (top, top_scores), dt = timed(
+                    lambda: fast_beam_search(model, ids, mask, tables, beams, k, num_shards=args.shards), args.device
+                )
                 t_fast += dt
+                (one_top, _), dt = timed(lambda: fast_beam_search(model, ids, mask, tables, beams, k, num_shards=1), args.device)
+                t_one += dt
+                unsharded_same += int((one_top.cpu() == top.cpu()).all(dim=1).sum())
                 fast_rows.append(top.cpu())
+                fast_scores.append(top_scores.cpu())
+                batches.append((ids, mask))
                 if args.skip_generate:
                     continue
                 out, dt = timed(
@@ -169,22 +242,33 @@ def main(argv=None) -> dict:
                 t_proc += dt
                 proc_rows.append(out.cpu())
             print(f"batch size {bs}: {min(start + bs, n_users)}/{n_users} users", file=sys.stderr)
-        entry = {"fast_users_per_s": round(n_users / t_fast, 1)}
+        shards = args.shards if args.shards is not None else cpu_shard_count(bs, torch.device(args.device))
+        entry = {
+            "fast_users_per_s": round(n_users / t_fast, 1),
+            "fast_shards": shards,
+            "fast_one_shard_users_per_s": round(n_users / t_one, 1),
+            "identical_topk_sharded_vs_one_shard": unsharded_same / n_users,
+        }
         if not args.skip_generate:
             fast_items = np.where((r := torch.cat(fast_rows).numpy()) >= 0, item_ids[np.maximum(r, 0)], -1)
+            scores = torch.cat(fast_scores).numpy()
             agree = {}
             for name, seqs in (("prefix_fn", prefix_rows), ("processor", proc_rows)):
                 decoded = np.array([-1 if i is None else i for i in tokenizer.decode_items(torch.cat(seqs))])
-                agree[name] = float((decoded.reshape(n_users, k) == fast_items).all(axis=1).mean())
+                agree[name] = count_identical(model, table, batches, fast_items, scores, decoded.reshape(n_users, k))
             entry.update(
                 generate_prefix_fn_users_per_s=round(n_users / t_prefix, 2),
                 generate_processor_users_per_s=round(n_users / t_proc, 2),
                 speedup_vs_prefix_fn=round(t_prefix / t_fast, 1),
                 speedup_vs_processor=round(t_proc / t_fast, 1),
-                identical_topk_vs_prefix_fn=agree["prefix_fn"],
-                identical_topk_vs_processor=agree["processor"],
+                identical_topk_vs_prefix_fn=agree["prefix_fn"][0],
+                identical_topk_vs_processor=agree["processor"][0],
+                identical_topk_ties_aside_vs_prefix_fn=agree["prefix_fn"][1],
+                identical_topk_ties_aside_vs_processor=agree["processor"][1],
             )
         result["batches"][str(bs)] = entry
+        if args.profile and "profile" not in result:
+            result["profile"] = {"batch_size": bs, **profile_fast_decoder(model, tables, batches, args)}
     if args.full_test:
         largest = max(int(b) for b in args.batch_sizes.split(","))
         result["full_test"] = time_full_test(model, tokenizer, tables, rows, args, largest)

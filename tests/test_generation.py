@@ -171,6 +171,25 @@ def test_exclude_removes_items_from_the_ranking(tokenizer, tables, model, batch)
     assert (short_rows[:, -2:] == -1).all() and torch.isinf(short_scores[:, -2:]).all()
 
 
+def test_sharded_search_ranks_like_one_batch(tables, model, batch):
+    """Users split over parallel threads get the ranking they get in one batch; the caller's thread count stays."""
+    args = (model, batch["input_ids"], batch["attention_mask"], tables)
+    exclude = [[int(tables.item_ids[u])] for u in range(batch["input_ids"].shape[0])]
+    threads = torch.get_num_threads()
+    one_rows, one_scores = fast_beam_search(*args, num_beams=NUM_BEAMS, top_k=6, exclude=exclude, num_shards=1)
+    with torch.inference_mode():
+        rows, scores = fast_beam_search(*args, num_beams=NUM_BEAMS, top_k=6, exclude=exclude, num_shards=5)
+    assert torch.equal(rows, one_rows)
+    torch.testing.assert_close(scores, one_scores, atol=1e-5, rtol=1e-5)
+    started_later = []
+    probe = threading.Thread(target=lambda: started_later.append(torch.get_num_threads()))
+    probe.start()
+    probe.join()
+    assert torch.get_num_threads() == threads and started_later == [threads]
+    with pytest.raises(InvalidInputError, match="exclude has 2 lists for a batch of 24"):
+        fast_beam_search(*args, num_beams=NUM_BEAMS, top_k=6, exclude=[[1], [2]], num_shards=5)
+
+
 def test_recommend_validates_and_is_thread_safe(tokenizer, tables, model):
     rng = np.random.default_rng(7)
     items = tokenizer.semantic_id_table.item_ids

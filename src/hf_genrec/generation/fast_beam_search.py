@@ -23,6 +23,7 @@ new row, the row it continues (it may repeat rows: after level 0 it expands B ro
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import torch
@@ -64,7 +65,21 @@ def _exclude_mask(item_rows: torch.Tensor, tables: SemanticIdTables, exclude: Se
     return (item_rows[:, :, None] == rows[:, None, :]).any(-1)
 
 
-@torch.no_grad()
+MIN_USERS_PER_SHARD = 16
+
+
+def cpu_shard_count(batch: int, device: torch.device) -> int:
+    """How many threads to split a CPU batch over: one per intra-op thread, at least 16 users each.
+
+    Users are independent, and at these sizes torch's intra-op parallelism leaves cores idle (each
+    matmul or elementwise op of the decoder step is too small to split well), so separate users on
+    separate threads, each with its own share of the intra-op threads, finish sooner.
+    """
+    if device.type != "cpu":
+        return 1
+    return max(1, min(torch.get_num_threads(), batch // MIN_USERS_PER_SHARD))
+
+
 def fast_beam_search(
     model: Any,
     input_ids: torch.Tensor,
@@ -73,6 +88,7 @@ def fast_beam_search(
     num_beams: int = 20,
     top_k: int = 10,
     exclude: Sequence[Sequence[int]] | None = None,
+    num_shards: int | None = None,
     **encoder_inputs: torch.Tensor,
 ) -> tuple[torch.LongTensor, torch.FloatTensor]:
     """Top-``top_k`` valid IDs per user as table rows ``[B, top_k]`` and their log-probabilities ``[B, top_k]``.
@@ -82,11 +98,55 @@ def fast_beam_search(
     Rows are -1 (score -inf) where fewer than ``top_k`` valid items survive (only possible with
     ``exclude``, or a catalogue smaller than ``top_k``).  ``exclude`` (item ids per user) removes
     items from the final ``num_beams`` beams before the top ``top_k`` are taken.
+
+    ``num_shards`` splits the batch into that many slices of users searched on parallel threads
+    (default: :func:`cpu_shard_count`, 1 on accelerators).  Each user's result does not depend on
+    the others in the batch, so sharding changes no ranking (scores may move in the last float bits).
     """
     if num_beams < 1 or top_k < 1:
         raise InvalidInputError(f"num_beams and top_k must be >= 1, got {num_beams} and {top_k}")
     if top_k > num_beams:
         raise InvalidInputError(f"top_k={top_k} is larger than num_beams={num_beams}: beam search keeps only num_beams IDs")
+    batch = input_ids.shape[0]
+    if exclude is not None and len(exclude) != batch:
+        raise InvalidInputError(f"exclude has {len(exclude)} lists for a batch of {batch}")
+    shards = cpu_shard_count(batch, input_ids.device) if num_shards is None else min(int(num_shards), batch)
+    if shards <= 1:
+        return _search(model, input_ids, attention_mask, id_tables, num_beams, top_k, exclude, encoder_inputs)
+    bounds = [batch * i // shards for i in range(shards + 1)]
+    caller_threads = torch.get_num_threads()
+    threads = max(1, caller_threads // shards)
+    inference = torch.is_inference_mode_enabled()
+
+    def run(lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.set_num_threads(threads)  # this thread's count
+        part = {k: v[lo:hi] if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == batch else v for k, v in encoder_inputs.items()}
+        with torch.inference_mode(inference):
+            return _search(
+                model, input_ids[lo:hi], None if attention_mask is None else attention_mask[lo:hi], id_tables,
+                num_beams, top_k, None if exclude is None else exclude[lo:hi], part,
+            )
+
+    try:
+        with ThreadPoolExecutor(shards) as pool:
+            parts = list(pool.map(run, bounds[:-1], bounds[1:]))
+    finally:
+        # the count last set anywhere also becomes the default of threads started later: put the caller's back
+        torch.set_num_threads(caller_threads)
+    return torch.cat([rows for rows, _ in parts]), torch.cat([scores for _, scores in parts])
+
+
+@torch.no_grad()
+def _search(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    id_tables: SemanticIdTables,
+    num_beams: int,
+    top_k: int,
+    exclude: Sequence[Sequence[int]] | None,
+    encoder_inputs: dict[str, Any],
+) -> tuple[torch.LongTensor, torch.FloatTensor]:
     device = input_ids.device
     tables = id_tables.to(device)
     enc, enc_mask = model.encode_for_decoding(input_ids=input_ids, attention_mask=attention_mask, **encoder_inputs)
@@ -141,4 +201,4 @@ def fast_beam_search(
     return rows, scores
 
 
-__all__ = ["fast_beam_search"]
+__all__ = ["cpu_shard_count", "fast_beam_search"]

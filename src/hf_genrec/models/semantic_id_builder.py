@@ -22,6 +22,7 @@ from ..errors import InvalidInputError
 from ..semantic_ids import SemanticIdTable
 from ..training.precision import PrecisionSwitchingTrainer
 from ..training.rqvae_args import RQVAERecipe, load_rqvae_recipe
+from .cooccurrence import smooth_with_cooccurrence
 from .rqkmeans import RQKMeansConfig, RQKMeansTokenizer
 from .rqvae import RQVAETokenizerConfig, RQVAETokenizerModel
 
@@ -162,10 +163,18 @@ def fit_rqkmeans_tokenizer(
 
 def load_catalogue_texts(dataset_name: str, data_dir: str | os.PathLike | None = None) -> tuple[list[int], list[str]]:
     """Item ids and their texts, aligned, from the data layer."""
+    item_ids, texts, _ = load_catalogue(dataset_name, data_dir)
+    return item_ids, texts
+
+
+def load_catalogue(
+    dataset_name: str, data_dir: str | os.PathLike | None = None
+) -> tuple[list[int], list[str], dict[int, list[int]]]:
+    """Item ids, their texts (aligned) and the users' training sequences, from the data layer."""
     from ..data import load_rec_dataset
 
-    catalogue = load_rec_dataset(dataset_name, data_dir=data_dir).catalogue
-    return list(catalogue.item_ids), list(catalogue.texts())
+    dataset = load_rec_dataset(dataset_name, data_dir=data_dir)
+    return list(dataset.catalogue.item_ids), list(dataset.catalogue.texts()), dataset.train_sequences()
 
 
 def build_semantic_ids(
@@ -178,6 +187,7 @@ def build_semantic_ids(
     item_ids: Sequence[int] | None = None,
     texts: Sequence[str] | None = None,
     embeddings: torch.Tensor | None = None,
+    sequences: dict[int, Sequence[int]] | Sequence[Sequence[int]] | None = None,
     device: str | None = None,
     plot_path: str | os.PathLike | None = None,
     show_progress_bar: bool = True,
@@ -186,7 +196,8 @@ def build_semantic_ids(
     """Build and save a semantic-ID table; returns a JSON-able summary.
 
     Items come from ``dataset_name`` through the data layer unless ``item_ids`` and ``texts`` (or
-    precomputed ``embeddings``) are given.  ``overrides`` set recipe / TrainingArguments fields over
+    precomputed ``embeddings``) are given; a recipe with ``cooccurrence_weight`` then also needs the
+    users' training ``sequences`` (item ids, oldest first).  ``overrides`` set recipe / TrainingArguments fields over
     the YAML at ``recipe_path``.  The output directory receives the tokenizer (RQ-VAE:
     ``save_pretrained``; RQ-KMeans: centroids safetensors + JSON config) and ``semantic_ids.json``.
     """
@@ -203,9 +214,9 @@ def build_semantic_ids(
 
     from_catalogue = item_ids is None
     if from_catalogue:
-        if texts is not None or embeddings is not None:
-            raise InvalidInputError("pass item_ids together with texts or embeddings")
-        item_ids, texts = load_catalogue_texts(recipe.dataset, recipe.data_dir)
+        if texts is not None or embeddings is not None or sequences is not None:
+            raise InvalidInputError("pass item_ids together with texts, embeddings or sequences")
+        item_ids, texts, sequences = load_catalogue(recipe.dataset, recipe.data_dir)
     item_ids = [int(i) for i in item_ids]
     embedding_seconds = 0.0
     if embeddings is None:
@@ -226,6 +237,13 @@ def build_semantic_ids(
     embeddings = torch.as_tensor(embeddings, dtype=torch.float32).cpu().contiguous().clone()
     if embeddings.ndim != 2 or embeddings.shape[0] != len(item_ids):
         raise InvalidInputError(f"embeddings of shape {tuple(embeddings.shape)} for {len(item_ids)} items")
+
+    if recipe.cooccurrence_weight > 0:
+        if sequences is None:
+            raise InvalidInputError("cooccurrence_weight > 0 needs the users' training sequences: pass sequences=")
+        embeddings = smooth_with_cooccurrence(
+            embeddings, item_ids, sequences, recipe.cooccurrence_weight, recipe.cooccurrence_window
+        )
 
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
@@ -250,6 +268,7 @@ def build_semantic_ids(
         "levels": stats["levels"],
         "codebook_size": recipe.codebook_size,
         "codebook_sizes": stats["codebook_sizes"],
+        "cooccurrence_weight": recipe.cooccurrence_weight,
         "unique_ids": stats["unique_ids"],
         "unique_content_prefixes": stats["unique_content_prefixes"],
         "collision_rate": round(stats["collision_rate"], 6),
@@ -308,6 +327,7 @@ __all__ = [
     "code_statistics",
     "collate_embeddings",
     "fit_rqkmeans_tokenizer",
+    "load_catalogue",
     "load_catalogue_texts",
     "plot_semantic_id_stats",
     "train_rqvae_tokenizer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 
@@ -91,4 +92,16 @@ def parse_recipe(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Pars
     """
     values = apply_overrides(read_yaml_mapping(path), overrides)
     recipe, training_args = parse_into((GenRecRecipe, GenRecTrainingArguments), values, path)
+    recipe.semantic_id_recipe = _beside_recipe(recipe.semantic_id_recipe, path)
     return ParsedRecipe(values, recipe, training_args)
+
+
+def _beside_recipe(name: str | None, recipe_path: str | os.PathLike) -> str | None:
+    """A relative file name from the working directory if it exists there, else from the recipe's own folder
+    (so a recipe naming a sibling file works from any directory)."""
+    if name is None or os.path.isabs(name) or os.path.exists(name):
+        return name
+    beside = Path(recipe_path).resolve().parent / name
+    if not beside.exists():
+        raise ConfigError(f"{recipe_path}: semantic_id_recipe {name!r} exists neither in {os.getcwd()} nor beside the recipe")
+    return str(beside)

@@ -45,11 +45,18 @@ class RQVAERecipe:
     reconstruction_reduction: str = field(default="sum", metadata={"help": "sum or mean over dimensions"})
     kmeans_iters: int = field(default=20, metadata={"help": "Lloyd iterations (codebook init / RQ-KMeans)"})
     kmeans_init: str = field(default="kmeans++", metadata={"help": "RQ-KMeans seeding: kmeans++ or random"})
+    cooccurrence_weight: float = field(
+        default=0.0,
+        metadata={"help": "add this times the mean standardised embedding of items co-occurring in training sequences (0: text only)"},
+    )
+    cooccurrence_window: int = field(default=3, metadata={"help": "positions apart that count as co-occurring"})
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"recipe field 'method' must be one of {METHODS}, got {self.method!r}")
-        for name in ("num_levels", "codebook_size", "latent_dim", "embedding_batch_size"):
+        if self.cooccurrence_weight < 0:
+            raise ConfigError(f"recipe field 'cooccurrence_weight' must be >= 0, got {self.cooccurrence_weight}")
+        for name in ("num_levels", "codebook_size", "latent_dim", "embedding_batch_size", "cooccurrence_window"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"recipe field {name!r} must be >= 1, got {getattr(self, name)}")
 
