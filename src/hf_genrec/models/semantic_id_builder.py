@@ -197,8 +197,9 @@ def build_semantic_ids(
 
     Items come from ``dataset_name`` through the data layer unless ``item_ids`` and ``texts`` (or
     precomputed ``embeddings``) are given; a recipe with ``cooccurrence_weight`` then also needs the
-    users' training ``sequences`` (item ids, oldest first).  ``overrides`` set recipe / TrainingArguments fields over
-    the YAML at ``recipe_path``.  The output directory receives the tokenizer (RQ-VAE:
+    users' training ``sequences`` (item ids, oldest first), and the saved tokenizer maps the mixed
+    embeddings, not the text ones (``semantic_ids.json`` holds the IDs).  ``overrides`` set recipe /
+    TrainingArguments fields over the YAML at ``recipe_path``.  The output directory receives the tokenizer (RQ-VAE:
     ``save_pretrained``; RQ-KMeans: centroids safetensors + JSON config) and ``semantic_ids.json``.
     """
     from ..item_encoders import encode_item_texts
