@@ -47,9 +47,7 @@ def _reorder(model: Any, cache: Any, row_index: torch.Tensor) -> Any:
 
 def _exclude_mask(item_rows: torch.Tensor, tables: SemanticIdTables, exclude: Sequence[Sequence[int]]) -> torch.Tensor:
     """Boolean [B, n]: True where the beam's item is in that user's ``exclude`` list (item ids)."""
-    batch = item_rows.shape[0]
-    if len(exclude) != batch:
-        raise InvalidInputError(f"exclude has {len(exclude)} lists for a batch of {batch}")
+    batch = item_rows.shape[0]  # len(exclude) == batch: fast_beam_search checked it
     width = max((len(e) for e in exclude), default=0)
     if width == 0:
         return torch.zeros_like(item_rows, dtype=torch.bool)
@@ -120,7 +118,10 @@ def fast_beam_search(
 
     def run(lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
         torch.set_num_threads(threads)  # this thread's count
-        part = {k: v[lo:hi] if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == batch else v for k, v in encoder_inputs.items()}
+        part = {
+            k: v[lo:hi] if isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == batch else v
+            for k, v in encoder_inputs.items()
+        }
         with torch.inference_mode(inference):
             return _search(
                 model, input_ids[lo:hi], None if attention_mask is None else attention_mask[lo:hi], id_tables,

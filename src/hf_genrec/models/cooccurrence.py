@@ -39,9 +39,7 @@ def cooccurrence_counts(
                     pairs[(rows[a], rows[b])] += 1
                     pairs[(rows[b], rows[a])] += 1
     n = len(item_ids)
-    if not pairs:
-        return torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0), (n, n), check_invariants=True).coalesce()
-    index = torch.tensor(list(pairs.keys())).T
+    index = torch.tensor(list(pairs.keys()), dtype=torch.long).reshape(-1, 2).T
     counts = torch.tensor(list(pairs.values()), dtype=torch.float32)
     return torch.sparse_coo_tensor(index, counts, (n, n), check_invariants=True).coalesce()
 
@@ -63,7 +61,7 @@ def smooth_with_cooccurrence(
     if weight == 0:
         return z
     counts = cooccurrence_counts(sequences, item_ids, window)
-    degree = torch.sparse.sum(counts, 1).to_dense() if counts._nnz() else torch.zeros(len(item_ids))
+    degree = torch.sparse.sum(counts, 1).to_dense()
     neighbours = torch.sparse.mm(counts, z) / degree.clamp_min(1)[:, None]
     return z + weight * neighbours
 
