@@ -48,14 +48,14 @@ def _peak_rss_mb() -> float:
 
 
 def _embed(args: argparse.Namespace, cache_dir: str | None) -> dict:
-    from hf_genrec.models.semantic_id_builder import load_catalogue_texts
+    from hf_genrec.models.semantic_id_builder import load_catalogue
     from hf_genrec.item_encoders import encode_item_texts
     from hf_genrec.training.rqvae_args import load_rqvae_recipe
 
     from hf_genrec.item_encoders import default_cache_dir, default_encoder_path, embedding_cache_key, encoder_fingerprint
 
     recipe, _ = load_rqvae_recipe(args.config)
-    item_ids, texts = load_catalogue_texts(args.dataset, args.data_dir)
+    item_ids, texts, _ = load_catalogue(args.dataset, args.data_dir)
     key = embedding_cache_key(encoder_fingerprint(recipe.encoder or default_encoder_path()), texts)
     warm = (Path(cache_dir) if cache_dir else default_cache_dir()).joinpath(f"{key}.safetensors").is_file()
     start = time.perf_counter()
@@ -77,18 +77,18 @@ def _build(args: argparse.Namespace, method: str, cache_dir: str | None) -> dict
     import torch
 
     from hf_genrec.item_encoders import encode_item_texts
-    from hf_genrec.models.semantic_id_builder import build_semantic_ids, load_catalogue_texts
+    from hf_genrec.models.semantic_id_builder import build_semantic_ids, load_catalogue
     from hf_genrec.training.rqvae_args import load_rqvae_recipe
 
     recipe, _ = load_rqvae_recipe(args.config)
-    item_ids, texts = load_catalogue_texts(args.dataset, args.data_dir)
+    item_ids, texts, sequences = load_catalogue(args.dataset, args.data_dir)
     embeddings = encode_item_texts(texts, recipe.encoder, cache_dir=cache_dir, device=args.device, show_progress_bar=False)
     overrides = {} if args.epochs is None else {"num_train_epochs": args.epochs}
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         summary = build_semantic_ids(
             args.dataset, method=method, recipe_path=args.config, output_dir=out, item_ids=item_ids,
-            embeddings=embeddings, device=args.device, show_progress_bar=False, **overrides,
+            embeddings=embeddings, sequences=sequences, device=args.device, show_progress_bar=False, **overrides,
         )
         seconds = time.perf_counter() - start
     result = {

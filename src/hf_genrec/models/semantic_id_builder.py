@@ -161,12 +161,6 @@ def fit_rqkmeans_tokenizer(
     return tokenizer, table
 
 
-def load_catalogue_texts(dataset_name: str, data_dir: str | os.PathLike | None = None) -> tuple[list[int], list[str]]:
-    """Item ids and their texts, aligned, from the data layer."""
-    item_ids, texts, _ = load_catalogue(dataset_name, data_dir)
-    return item_ids, texts
-
-
 def load_catalogue(
     dataset_name: str, data_dir: str | os.PathLike | None = None
 ) -> tuple[list[int], list[str], dict[int, list[int]]]:
@@ -329,7 +323,6 @@ __all__ = [
     "collate_embeddings",
     "fit_rqkmeans_tokenizer",
     "load_catalogue",
-    "load_catalogue_texts",
     "plot_semantic_id_stats",
     "train_rqvae_tokenizer",
 ]
