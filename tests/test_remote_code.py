@@ -212,6 +212,7 @@ def test_flattening_rewrites_package_imports_and_rejects_clashes():
         "hf_genrec.models.tiger.modeling_tiger",
         "hf_genrec.models.tiger.configuration_tiger",
         "hf_genrec.models.fast_dropout",
+        "hf_genrec.models.t5_level_decoding",
         "hf_genrec.errors",
         "hf_genrec.io_utils",
         "hf_genrec.remote_code",

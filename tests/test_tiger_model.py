@@ -110,27 +110,61 @@ def test_initial_loss_is_near_uniform(tokenizer, rows):
     assert 0.5 * uniform < loss < 1.6 * uniform
 
 
-def test_level_logits_match_forward(tokenizer, rows, model):
+@pytest.mark.parametrize("feed_forward_proj", ["relu", "gated-gelu"])
+def test_level_logits_match_forward(tokenizer, rows, feed_forward_proj):
+    """The level-decoding passes (packed encoder, one decoder position at a time) equal forward()."""
+    torch.manual_seed(0)
+    model = TigerForGenerativeRecommendation(
+        TigerConfig.from_tokenizer(tokenizer, **TINY, feed_forward_proj=feed_forward_proj)
+    ).eval()
     cfg = model.config
     batch = TigerDataCollator(tokenizer)(rows)
+    mask = batch["attention_mask"]
+    assert (mask == 0).any(), "the rows must pad some histories"
     with torch.no_grad():
         out = model(**batch)
-        enc, mask = model.encode_for_decoding(batch["input_ids"], batch["attention_mask"])
+        enc, enc_mask = model.encode_for_decoding(batch["input_ids"], mask)
+        real = mask.bool()
+        torch.testing.assert_close(enc[real], out.encoder_last_hidden_state[real], atol=1e-5, rtol=1e-5)
+        assert (enc[~real] == 0).all()
         codes = batch["labels"] - torch.tensor(cfg.level_offsets)
         cache = None
         for level, (off, size) in enumerate(zip(cfg.level_offsets, cfg.codebook_sizes)):
             expected = torch.log_softmax(out.logits[:, level], dim=-1)[:, off : off + size]
-            cached, cache = model.level_logits(level, codes[:, :level], enc, mask, cache)
-            fresh, _ = model.level_logits(level, codes[:, :level], enc, mask, None)
+            cached, cache = model.level_logits(level, codes[:, :level], enc, enc_mask, cache)
+            fresh, _ = model.level_logits(level, codes[:, :level], enc, enc_mask, None)
             torch.testing.assert_close(cached, expected, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(fresh, expected, atol=1e-5, rtol=1e-5)
         # several prefix rows per user share the user's encoder rows (beam layout: user-major)
-        rep = codes[:, :2].repeat_interleave(3, 0)
-        grouped, _ = model.level_logits(2, rep, enc, mask)
-        expected = torch.log_softmax(out.logits[:, 2], -1)[:, cfg.level_offsets[2] : cfg.level_offsets[2] + cfg.codebook_sizes[2]]
-        torch.testing.assert_close(grouped, expected.repeat_interleave(3, 0), atol=1e-5, rtol=1e-5)
+        for level in (0, 2):
+            rep = codes[:, :level].repeat_interleave(3, 0)
+            grouped, _ = model.level_logits(level, rep, enc, enc_mask)
+            off, size = cfg.level_offsets[level], cfg.codebook_sizes[level]
+            expected = torch.log_softmax(out.logits[:, level], -1)[:, off : off + size]
+            torch.testing.assert_close(grouped, expected.repeat_interleave(3, 0), atol=1e-5, rtol=1e-5)
     with pytest.raises(InvalidInputError):
-        model.level_logits(cfg.num_levels, codes, enc, mask)
+        model.level_logits(cfg.num_levels, codes, enc, enc_mask)
+
+
+def test_level_cache_reorder_follows_the_beams(tokenizer, rows, model):
+    """Reordering the cache to other rows (repeats, other beams of the same user) equals decoding those rows afresh."""
+    cfg = model.config
+    batch = TigerDataCollator(tokenizer)(rows)
+    codes = batch["labels"][:, : cfg.num_levels] - torch.tensor(cfg.level_offsets)
+    users = codes.shape[0]
+    with torch.no_grad():
+        enc, mask = model.encode_for_decoding(batch["input_ids"], batch["attention_mask"])
+        beams = torch.stack([codes, codes.roll(1, 0), codes.roll(2, 0)], 1).reshape(users * 3, -1)  # 3 prefixes a user
+        _, cache = model.level_logits(0, beams[:, :0], enc, mask)
+        cache.reorder_cache(torch.arange(users).repeat_interleave(3))
+        _, cache = model.level_logits(1, beams[:, :1], enc, mask, cache)
+        # every user keeps its last beam twice and its first once
+        keep = (torch.arange(users)[:, None] * 3 + torch.tensor([2, 2, 0])).reshape(-1)
+        cache.reorder_cache(keep)
+        cached, _ = model.level_logits(2, beams[keep, :2], enc, mask, cache)
+        fresh, _ = model.level_logits(2, beams[keep, :2], enc, mask, None)
+    torch.testing.assert_close(cached, fresh, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(cached[0::3], cached[2::3])  # the rows really differ
 
 
 def test_save_and_auto_load_give_identical_outputs(tokenizer, rows, model, tmp_path):

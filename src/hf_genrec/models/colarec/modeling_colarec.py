@@ -36,6 +36,7 @@ from transformers.utils import ModelOutput
 
 from ...errors import InvalidInputError
 from ..fast_dropout import use_fast_dropout
+from ..t5_level_decoding import T5LevelCache, decode_level, encode_packed
 from .configuration_colarec import TASK_IDS, ColaRecConfig
 
 # Prefixes of the training batch and the task (prompt row) of each.  ``rec``: user inputs with
@@ -131,6 +132,14 @@ class ColaRecEncoder(nn.Module):
             embeds = embeds + self.item_position_embeddings(positions)
         return embeds
 
+    def attention_mask(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """``attention_mask`` or, without one, every non-pad token and the task prompt."""
+        if attention_mask is not None:
+            return attention_mask
+        attention_mask = (input_ids != self.config.pad_token_id).long()
+        attention_mask[:, 0] = 1
+        return attention_mask
+
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -142,9 +151,7 @@ class ColaRecEncoder(nn.Module):
         **kwargs,
     ) -> BaseModelOutput:
         embeds = self.embed(input_ids, item_slot_ids, user_slot_ids, item_position_ids, task)
-        if attention_mask is None:
-            attention_mask = (input_ids != self.config.pad_token_id).long()
-            attention_mask[:, 0] = 1
+        attention_mask = self.attention_mask(input_ids, attention_mask)
         out = self.stack(inputs_embeds=embeds, attention_mask=attention_mask)
         return BaseModelOutput(last_hidden_state=out.last_hidden_state)
 
@@ -188,6 +195,9 @@ class ColaRecPreTrainedModel(PreTrainedModel):
 class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin):
     """ColaRec with codebook heads, multi-task losses and the level-decoding protocol."""
 
+    # level_logits accepts encoder states with one row per user while prev_codes has one row per beam.
+    level_decoding_broadcasts_encoder = True
+
     def __init__(self, config: ColaRecConfig):
         super().__init__(config)
         self.encoder = ColaRecEncoder(config)
@@ -219,9 +229,7 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
     # ------------------------------------------------------------------ building blocks
     def encode(self, input_ids, attention_mask=None, item_slot_ids=None, user_slot_ids=None, item_position_ids=None, task=None):
         """Encoder states [B, S, d] and the attention mask used."""
-        if attention_mask is None:
-            attention_mask = (input_ids != self.config.pad_token_id).long()
-            attention_mask[:, 0] = 1
+        attention_mask = self.encoder.attention_mask(input_ids, attention_mask)
         out = self.encoder(input_ids, attention_mask, item_slot_ids, user_slot_ids, item_position_ids, task)
         return out.last_hidden_state, attention_mask
 
@@ -293,7 +301,10 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         task: int | str | torch.Tensor = "rec",
         **unused,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encode(input_ids, attention_mask, item_slot_ids, user_slot_ids, item_position_ids, task)
+        """``encode``'s states through the packed inference pass (zeros at padded positions)."""
+        embeds = self.encoder.embed(input_ids, item_slot_ids, user_slot_ids, item_position_ids, task)
+        attention_mask = self.encoder.attention_mask(input_ids, attention_mask)
+        return encode_packed(self.encoder.stack, embeds, attention_mask), attention_mask
 
     def level_logits(
         self,
@@ -301,35 +312,23 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         prev_codes: torch.LongTensor,
         encoder_hidden_states: torch.Tensor,
         encoder_attention_mask: torch.Tensor,
-        past_key_values: Cache | None = None,
-    ) -> tuple[torch.Tensor, Cache]:
-        """Log-probabilities over level ``level``'s codes given the GID prefix ``prev_codes`` [B, level].
+        past_key_values: T5LevelCache | None = None,
+    ) -> tuple[torch.Tensor, T5LevelCache]:
+        """Log-probabilities over level ``level``'s codes given the GID prefixes ``prev_codes`` [n * B, level].
 
-        With ``past_key_values`` (the cache returned by the previous level) only the newest
-        position is run; without it the whole prefix is.
+        Encoder states hold one row per user (its n prefix rows consecutive).  With
+        ``past_key_values`` (the cache returned by the previous level) only the newest position is
+        run; without it the whole prefix is.
         """
         if not 0 <= level < self.config.num_levels:
             raise InvalidInputError(f"level must lie in [0, {self.config.num_levels}), got {level}")
-        if prev_codes.dim() != 2 or prev_codes.shape[1] != level:
-            raise InvalidInputError(f"prev_codes must be [batch, {level}] at level {level}, got {tuple(prev_codes.shape)}")
-        batch = encoder_hidden_states.shape[0]
-        if past_key_values is not None and past_key_values.get_seq_length() == level:
-            if level == 0:
-                inputs = self._start_embedding(batch)
-            else:
-                inputs = self.code_embeddings[level - 1](prev_codes[:, -1]).unsqueeze(1)
-        else:
-            past_key_values = None
-            inputs = self._prefix_embeddings(prev_codes)
-        out = self.decoder(
-            inputs_embeds=inputs,
-            encoder_hidden_states=encoder_hidden_states,
-            encoder_attention_mask=encoder_attention_mask,
-            cache=past_key_values,
-            use_cache=True,
+        hidden, cache = decode_level(
+            self.decoder, level, prev_codes, encoder_hidden_states, encoder_attention_mask, past_key_values,
+            start_embeds=lambda batch: self._start_embedding(batch)[:, 0],
+            code_embeds=lambda codes, lvl: self.code_embeddings[lvl](codes),
+            max_positions=self.config.num_levels,
         )
-        scores = self.level_scores(level, out.last_hidden_state[:, -1])
-        return torch.log_softmax(scores.float(), dim=-1), out.cache
+        return torch.log_softmax(self.level_scores(level, hidden).float(), dim=-1), cache
 
     # ------------------------------------------------------------------ flat decoder vocabulary
     def _flat_to_embeddings(self, decoder_input_ids: torch.LongTensor, start_position: int) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from .collator_tiger import TigerDataCollator
 from .configuration_tiger import TigerConfig, register_tiger_config
-from .modeling_tiger import TigerForGenerativeRecommendation, TigerLevelCache, TigerPreTrainedModel
+from .modeling_tiger import TigerForGenerativeRecommendation, TigerPreTrainedModel
 
 
 def register_tiger_auto_classes() -> None:
@@ -25,7 +25,6 @@ __all__ = [
     "TigerConfig",
     "TigerForGenerativeRecommendation",
     "TigerPreTrainedModel",
-    "TigerLevelCache",
     "TigerDataCollator",
     "register_tiger_auto_classes",
     "register_tiger_config",

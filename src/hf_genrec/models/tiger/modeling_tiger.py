@@ -6,15 +6,14 @@ softmax over the level's codes, and the full-vocabulary logits returned by ``for
 negative value everywhere else (``generate()`` therefore ranks exactly like the fast decoder).
 
 Besides ``forward`` / ``generate`` the model implements the level-decoding protocol of
-``hf_genrec.generation`` (``encode_for_decoding`` / ``level_logits``).  Its ``level_logits`` keeps
-the cross-attention keys and values once per *user* and lets all of a user's beams attend to them
-as extra query rows, so beam search never copies or reorders the encoder-side cache.
+``hf_genrec.generation`` (``encode_for_decoding`` / ``level_logits``).  Its ``level_logits`` runs the
+decoder one position at a time with :mod:`hf_genrec.models.t5_level_decoding` (encoder-side and
+start-position keys/values once per *user*, so beam search never copies or reorders them).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,37 +33,13 @@ from transformers.models.t5.modeling_t5 import (
 
 from ...errors import CheckpointMismatchError, InvalidInputError
 from ..fast_dropout import use_fast_dropout
+from ..t5_level_decoding import T5LevelCache, decode_level, encode_packed
 from .configuration_tiger import TigerConfig
 
 
 def _neg(dtype: torch.dtype) -> float:
     """The large finite negative used for tokens a position may not write (-inf breaks softmax on all-masked rows)."""
     return torch.finfo(dtype).min / 2
-
-
-@dataclass
-class TigerLevelCache:
-    """Decoder cache for level-by-level decoding.
-
-    ``cross`` holds each layer's cross-attention keys/values once per user ([B, H, S, d_kv]);
-    ``self_kv`` holds each layer's self-attention keys/values per prefix row ([N, H, t, d_kv]).
-    """
-
-    cross: list[tuple[torch.Tensor, torch.Tensor]]
-    cross_bias: torch.Tensor
-    self_kv: list[tuple[torch.Tensor, torch.Tensor]]
-    length: int = 0
-
-    def get_seq_length(self) -> int:
-        return self.length
-
-    def reorder_cache(self, row_index: torch.LongTensor) -> "TigerLevelCache":
-        """Keep (and repeat) prefix rows ``row_index``; the per-user cross-attention part never moves.
-
-        ``row_index`` must map every new row to a row of the same user (beam search does).
-        """
-        self.self_kv = [(k.index_select(0, row_index), v.index_select(0, row_index)) for k, v in self.self_kv]
-        return self
 
 
 class TigerPreTrainedModel(T5PreTrainedModel):
@@ -287,65 +262,13 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         """Run the encoder once: ``(encoder_hidden_states [B, S, d], encoder_attention_mask [B, S])``."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return hidden, attention_mask
+        return encode_packed(self.encoder, self.shared(input_ids), attention_mask), attention_mask
 
-    def _new_level_cache(self, encoder_hidden_states: torch.Tensor, encoder_attention_mask: torch.Tensor) -> TigerLevelCache:
-        batch, src_len, _ = encoder_hidden_states.shape
-        heads, d_kv = self.config.num_heads, self.config.d_kv
-        cross = []
-        for block in self.decoder.block:
-            attn = block.layer[1].EncDecAttention
-            k = attn.k(encoder_hidden_states).view(batch, src_len, heads, d_kv).transpose(1, 2)
-            v = attn.v(encoder_hidden_states).view(batch, src_len, heads, d_kv).transpose(1, 2)
-            cross.append((k, v))
-        dtype = encoder_hidden_states.dtype
-        bias = (1.0 - encoder_attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
-        return TigerLevelCache(cross=cross, cross_bias=bias, self_kv=[])
+    def _start_embeddings(self, batch: int) -> torch.Tensor:
+        return self.shared.weight[self.config.decoder_start_token_id].expand(batch, -1)
 
-    def _decode_new_tokens(self, tokens: torch.LongTensor, cache: TigerLevelCache) -> torch.Tensor:
-        """Advance the decoder by ``tokens`` [N, T] for N = B * n prefix rows; returns final hidden [N, T, d]."""
-        rows, length = tokens.shape
-        batch = cache.cross_bias.shape[0]
-        per_user = rows // batch
-        heads, d_kv = self.config.num_heads, self.config.d_kv
-        past = cache.length
-        hidden = self.decoder.dropout(self.shared(tokens))
-        first_attn = self.decoder.block[0].layer[0].SelfAttention
-        self_bias = first_attn.compute_bias(length, past + length, device=hidden.device, past_seen_tokens=past)
-        self_bias = self_bias.to(hidden.dtype)
-        if length > 1:
-            future = torch.ones(length, past + length, dtype=torch.bool, device=hidden.device).triu(past + 1)
-            self_bias = self_bias.masked_fill(future, torch.finfo(hidden.dtype).min)
-        new_self_kv = []
-        for i, block in enumerate(self.decoder.block):
-            # self-attention over this row's own prefix
-            sa_layer = block.layer[0]
-            attn = sa_layer.SelfAttention
-            normed = sa_layer.layer_norm(hidden)
-            q = attn.q(normed).view(rows, length, heads, d_kv).transpose(1, 2)
-            k = attn.k(normed).view(rows, length, heads, d_kv).transpose(1, 2)
-            v = attn.v(normed).view(rows, length, heads, d_kv).transpose(1, 2)
-            if cache.self_kv:
-                k = torch.cat([cache.self_kv[i][0], k], dim=2)
-                v = torch.cat([cache.self_kv[i][1], v], dim=2)
-            new_self_kv.append((k, v))
-            weights = torch.softmax((q @ k.transpose(2, 3) + self_bias).float(), dim=-1).to(q.dtype)
-            out = (weights @ v).transpose(1, 2).reshape(rows, length, heads * d_kv)
-            hidden = hidden + sa_layer.dropout(attn.o(out))
-            # cross-attention: all n rows of a user query the user's keys/values together
-            ca_layer = block.layer[1]
-            attn = ca_layer.EncDecAttention
-            normed = ca_layer.layer_norm(hidden)
-            q = attn.q(normed).view(batch, per_user * length, heads, d_kv).transpose(1, 2)
-            ck, cv = cache.cross[i]
-            weights = torch.softmax((q @ ck.transpose(2, 3) + cache.cross_bias).float(), dim=-1).to(q.dtype)
-            out = (weights @ cv).transpose(1, 2).reshape(rows, length, heads * d_kv)
-            hidden = hidden + ca_layer.dropout(attn.o(out))
-            hidden = block.layer[2](hidden)
-        cache.self_kv = new_self_kv
-        cache.length = past + length
-        return self.decoder.dropout(self.decoder.final_layer_norm(hidden))
+    def _code_embeddings(self, codes: torch.LongTensor, level: int) -> torch.Tensor:
+        return self.shared(codes + self.config.level_offsets[level])
 
     def level_logits(
         self,
@@ -353,8 +276,8 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         prev_codes: torch.LongTensor,
         encoder_hidden_states: torch.Tensor,
         encoder_attention_mask: torch.Tensor,
-        past_key_values: TigerLevelCache | None = None,
-    ) -> tuple[torch.Tensor, TigerLevelCache]:
+        past_key_values: T5LevelCache | None = None,
+    ) -> tuple[torch.Tensor, T5LevelCache]:
         """Log-probabilities over ``level``'s codes for each prefix row, and the updated cache.
 
         ``prev_codes`` [N, level] holds codes (not token ids) of levels < ``level``; N must be a multiple
@@ -363,21 +286,11 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         """
         if not 0 <= level < self.num_levels:
             raise InvalidInputError(f"level {level} out of range [0, {self.num_levels})")
-        rows, batch = prev_codes.shape[0], encoder_hidden_states.shape[0]
-        if prev_codes.shape[1] != level or rows % batch:
-            raise InvalidInputError(
-                f"prev_codes must be [n * {batch}, {level}] for level {level}, got {list(prev_codes.shape)}"
-            )
-        offsets = torch.tensor(self.config.level_offsets[:level], device=prev_codes.device, dtype=torch.long)
-        start = torch.full((rows, 1), self.config.decoder_start_token_id, device=prev_codes.device, dtype=torch.long)
-        tokens = torch.cat([start, prev_codes + offsets], dim=1)  # decoder input for positions 0..level
-        cache = past_key_values
-        if cache is None or cache.length != level or (cache.self_kv and cache.self_kv[0][0].shape[0] != rows):
-            cache = self._new_level_cache(encoder_hidden_states, encoder_attention_mask)
-            hidden = self._decode_new_tokens(tokens, cache)
-        else:
-            hidden = self._decode_new_tokens(tokens[:, -1:], cache)
-        scores = self.level_scores(hidden[:, -1], level).float()
+        hidden, cache = decode_level(
+            self.decoder, level, prev_codes, encoder_hidden_states, encoder_attention_mask, past_key_values,
+            start_embeds=self._start_embeddings, code_embeds=self._code_embeddings, max_positions=self.num_levels,
+        )
+        scores = self.level_scores(hidden, level).float()
         return torch.log_softmax(scores, dim=-1), cache
 
     # ------------------------------------------------------------------ pretrained T5 weights
@@ -410,4 +323,4 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         return model
 
 
-__all__ = ["TigerForGenerativeRecommendation", "TigerPreTrainedModel", "TigerLevelCache"]
+__all__ = ["TigerForGenerativeRecommendation", "TigerPreTrainedModel"]
