@@ -190,6 +190,24 @@ def test_sharded_search_ranks_like_one_batch(tables, model, batch):
         fast_beam_search(*args, num_beams=NUM_BEAMS, top_k=6, exclude=[[1], [2]], num_shards=5)
 
 
+def test_padding_columns_around_the_batch_change_nothing(tokenizer, tables, model, batch):
+    """Columns that are padding for every user (a batch padded past its longest history, on either
+    side) are cut before encoding; relative positions stay, so do rankings and scores."""
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    pad = tokenizer.pad_token_id
+    wide_ids = torch.cat([torch.full((ids.shape[0], 3), pad), ids, torch.full((ids.shape[0], 5), pad)], 1)
+    wide_mask = torch.cat([torch.zeros(ids.shape[0], 3, dtype=mask.dtype), mask, torch.zeros(ids.shape[0], 5, dtype=mask.dtype)], 1)
+    rows, scores = fast_beam_search(model, ids, mask, tables, num_beams=NUM_BEAMS, top_k=6, num_shards=1)
+    wide_rows, wide_scores = fast_beam_search(model, wide_ids, wide_mask, tables, num_beams=NUM_BEAMS, top_k=6, num_shards=1)
+    assert torch.equal(wide_rows, rows)
+    torch.testing.assert_close(wide_scores, scores, atol=1e-5, rtol=1e-5)
+    # sliced apart, the short half is cut to its own longest history
+    short = mask.sum(1) <= mask.sum(1).median()
+    half_rows, half_scores = fast_beam_search(model, ids[short], mask[short], tables, num_beams=NUM_BEAMS, top_k=6)
+    assert torch.equal(half_rows, rows[short])
+    torch.testing.assert_close(half_scores, scores[short], atol=1e-5, rtol=1e-5)
+
+
 def test_recommend_validates_and_is_thread_safe(tokenizer, tables, model):
     rng = np.random.default_rng(7)
     items = tokenizer.semantic_id_table.item_ids

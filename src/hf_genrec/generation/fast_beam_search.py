@@ -137,6 +137,30 @@ def fast_beam_search(
     return torch.cat([rows for rows, _ in parts]), torch.cat([scores for _, scores in parts])
 
 
+def _trim_padding(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor | None, encoder_inputs: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+    """Drop leading and trailing columns that are padding for every user of the batch.
+
+    Relative positions between the remaining tokens do not change, so neither does any score; a
+    slice of short histories cut from a batch padded to its longest no longer attends over padding.
+    """
+    if attention_mask is None:
+        return input_ids, attention_mask, encoder_inputs
+    length = attention_mask.shape[1]
+    used = attention_mask.bool().any(0).nonzero()
+    if used.numel() == 0:
+        return input_ids, attention_mask, encoder_inputs
+    first, last = int(used[0]), int(used[-1]) + 1
+    if (first, last) == (0, length):
+        return input_ids, attention_mask, encoder_inputs
+    cut = {
+        k: v[:, first:last] if isinstance(v, torch.Tensor) and v.shape[:2] == attention_mask.shape else v
+        for k, v in encoder_inputs.items()
+    }
+    return input_ids[:, first:last], attention_mask[:, first:last], cut
+
+
 @torch.no_grad()
 def _search(
     model: Any,
@@ -150,6 +174,7 @@ def _search(
 ) -> tuple[torch.LongTensor, torch.FloatTensor]:
     device = input_ids.device
     tables = id_tables.to(device)
+    input_ids, attention_mask, encoder_inputs = _trim_padding(input_ids, attention_mask, encoder_inputs)
     enc, enc_mask = model.encode_for_decoding(input_ids=input_ids, attention_mask=attention_mask, **encoder_inputs)
     batch = enc.shape[0]
     broadcast = bool(getattr(model, "level_decoding_broadcasts_encoder", False))
