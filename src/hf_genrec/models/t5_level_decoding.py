@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 from torch import nn
-from transformers.models.t5.modeling_t5 import T5DenseGatedActDense, T5LayerNorm, T5Stack
+from transformers.models.t5.modeling_t5 import T5DenseGatedActDense, T5Stack
 
 from ..errors import InvalidInputError
 
@@ -54,15 +54,6 @@ class T5LevelCache:
     def num_users(self) -> int:
         return self.cross_bias.shape[0]
 
-    def get_seq_length(self) -> int:
-        return self.length
-
-    def self_kv_buffer(self, rows: int, like: torch.Tensor, layers: int, heads: int, d_kv: int) -> torch.Tensor:
-        """The buffer for positions 1.. (allocated on first use)."""
-        if self.self_kv is None:
-            self.self_kv = like.new_empty((self.max_positions - 1, layers, 2, rows, heads, d_kv))
-        return self.self_kv
-
     def reorder_cache(self, row_index: torch.LongTensor) -> "T5LevelCache":
         """Keep (and repeat) prefix rows ``row_index``; the per-user parts never move.
 
@@ -79,15 +70,6 @@ class T5LevelCache:
         return self
 
 
-def rms_norm(norm: T5LayerNorm, hidden: torch.Tensor) -> torch.Tensor:
-    """T5's layer norm (no mean subtraction, no bias), as ``T5LayerNorm.forward`` computes it."""
-    variance = hidden.to(torch.float32).pow(2).mean(-1, keepdim=True)
-    normed = hidden * torch.rsqrt(variance + norm.variance_epsilon)
-    if norm.weight.dtype in (torch.float16, torch.bfloat16):
-        normed = normed.to(norm.weight.dtype)
-    return norm.weight * normed
-
-
 def _project(hidden: torch.Tensor, linear: nn.Linear, residual: torch.Tensor | None = None) -> torch.Tensor:
     """``hidden @ W.T`` (+ ``residual`` in the same kernel) for 2-D ``hidden``."""
     if residual is None:
@@ -98,7 +80,7 @@ def _project(hidden: torch.Tensor, linear: nn.Linear, residual: torch.Tensor | N
 def _feed_forward(layer: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """``hidden + FF(norm(hidden))`` for T5's ReLU/GELU and gated feed-forward layers."""
     dense = layer.DenseReluDense
-    normed = rms_norm(layer.layer_norm, hidden)
+    normed = layer.layer_norm(hidden)
     if isinstance(dense, T5DenseGatedActDense):
         inner = dense.act(_project(normed, dense.wi_0)) * _project(normed, dense.wi_1)
     else:
@@ -134,13 +116,13 @@ def encode_packed(stack: T5Stack, inputs_embeds: torch.Tensor, attention_mask: t
     for block in stack.block:
         layer = block.layer[0]
         attn = layer.SelfAttention
-        normed = rms_norm(layer.layer_norm, hidden)
+        normed = layer.layer_norm(hidden)
         q, k, v = (padded(_project(normed, proj)) for proj in (attn.q, attn.k, attn.v))
         out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)  # T5: no 1/sqrt(d)
         out = out.transpose(1, 2).reshape(batch * src_len, inner)
         hidden = _project(out.index_select(0, real), attn.o, residual=hidden)
         hidden = _feed_forward(block.layer[-1], hidden)
-    hidden = rms_norm(stack.final_layer_norm, hidden)
+    hidden = stack.final_layer_norm(hidden)
     return hidden.new_zeros(batch * src_len, d_model).index_copy_(0, real, hidden).view(batch, src_len, d_model)
 
 
@@ -179,13 +161,14 @@ def decoder_step(stack: T5Stack, inputs_embeds: torch.Tensor, cache: T5LevelCach
     inner = heads * d_kv
     bias = stack.block[0].layer[0].SelfAttention.compute_bias(1, pos + 1, device=inputs_embeds.device, past_seen_tokens=pos)
     bias = bias.to(inputs_embeds.dtype)[0, :, 0, :]  # [H, pos + 1]: query ``pos`` against keys 0..pos
-    if pos > 0:
-        self_kv = cache.self_kv_buffer(rows, inputs_embeds, len(stack.block), heads, d_kv)
+    if pos > 0 and cache.self_kv is None:  # positions 1..: allocated at the first of them
+        cache.self_kv = inputs_embeds.new_empty((cache.max_positions - 1, len(stack.block), 2, rows, heads, d_kv))
+    self_kv = cache.self_kv
     hidden = inputs_embeds
     for i, block in enumerate(stack.block):
         self_layer, cross_layer = block.layer[0], block.layer[1]
         attn = self_layer.SelfAttention
-        normed = rms_norm(self_layer.layer_norm, hidden)
+        normed = self_layer.layer_norm(hidden)
         if pos == 0:
             k, v = _project(normed, attn.k), _project(normed, attn.v)
             cache.start_k.append(k.view(batch, 1, heads, d_kv))
@@ -207,7 +190,7 @@ def decoder_step(stack: T5Stack, inputs_embeds: torch.Tensor, cache: T5LevelCach
         hidden = _project(out, attn.o, residual=hidden)
 
         attn = cross_layer.EncDecAttention
-        normed = rms_norm(cross_layer.layer_norm, hidden)
+        normed = cross_layer.layer_norm(hidden)
         q = _project(normed, attn.q).view(batch, per_user, heads, d_kv).transpose(1, 2)
         scores = torch.matmul(q, cache.cross_k[i])
         scores += cache.cross_bias
@@ -215,7 +198,7 @@ def decoder_step(stack: T5Stack, inputs_embeds: torch.Tensor, cache: T5LevelCach
         hidden = _project(out, attn.o, residual=hidden)
         hidden = _feed_forward(block.layer[-1], hidden)
     cache.length = pos + 1
-    return rms_norm(stack.final_layer_norm, hidden)
+    return stack.final_layer_norm(hidden)
 
 
 def decode_level(
@@ -252,4 +235,4 @@ def decode_level(
     return hidden, cache
 
 
-__all__ = ["T5LevelCache", "decode_level", "decoder_step", "encode_packed", "new_level_cache", "rms_norm"]
+__all__ = ["T5LevelCache", "decode_level", "decoder_step", "encode_packed", "new_level_cache"]
