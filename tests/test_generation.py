@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import math
 import threading
 
 import numpy as np
@@ -206,6 +208,54 @@ def test_padding_columns_around_the_batch_change_nothing(tokenizer, tables, mode
     half_rows, half_scores = fast_beam_search(model, ids[short], mask[short], tables, num_beams=NUM_BEAMS, top_k=6)
     assert torch.equal(half_rows, rows[short])
     torch.testing.assert_close(half_scores, scores[short], atol=1e-5, rtol=1e-5)
+
+
+class LevelCallRecorder:
+    """Wraps a protocol model and records (level, rows, cached) of every level_logits call."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+        self.level_decoding_broadcasts_encoder = model.level_decoding_broadcasts_encoder
+
+    def encode_for_decoding(self, **kwargs):
+        return self.model.encode_for_decoding(**kwargs)
+
+    def level_logits(self, level, prev_codes, enc, mask, past_key_values=None):
+        self.calls.append((level, prev_codes.shape[0], past_key_values is not None))
+        return self.model.level_logits(level, prev_codes, enc, mask, past_key_values)
+
+
+@pytest.mark.parametrize("first_pass", [0.0, 0.6])
+def test_skipping_last_level_beams_is_exact(tables, model, batch, monkeypatch, first_pass):
+    """Scoring each user's best beams first and the rest only where they could still win changes nothing."""
+    search = importlib.import_module("hf_genrec.generation.fast_beam_search")
+    args = (batch["input_ids"], batch["attention_mask"], tables)
+    monkeypatch.setattr(search, "LAST_LEVEL_FIRST_PASS", 1.0)  # every beam in one pass
+    full_rows, full_scores = fast_beam_search(model, *args, num_beams=NUM_BEAMS, top_k=3, num_shards=1)
+    monkeypatch.setattr(search, "LAST_LEVEL_FIRST_PASS", first_pass)
+    recorder = LevelCallRecorder(model)
+    rows, scores = fast_beam_search(recorder, *args, num_beams=NUM_BEAMS, top_k=3, num_shards=1)
+    assert torch.equal(rows, full_rows)
+    torch.testing.assert_close(scores, full_scores, atol=1e-5, rtol=1e-5)
+    last = tables.num_levels - 1
+    users = batch["input_ids"].shape[0]
+    first = max(3, math.ceil(first_pass * NUM_BEAMS))
+    passes = [(rows_, cached) for level, rows_, cached in recorder.calls if level == last]
+    assert passes[0] == (users * first, True)  # the best beams, from the cache
+    if first_pass == 0.0:  # three beams a user rarely settle the top 3: the others are scored for some users
+        assert len(passes) == 2 and not passes[1][1] and 0 < passes[1][0] <= users * (NUM_BEAMS - first)
+    with pytest.raises(InvalidInputError):  # a model answering the first pass with the wrong shape is caught
+        fast_beam_search(BadShapeAtLastLevel(model, last), *args, num_beams=NUM_BEAMS, top_k=3, num_shards=1)
+
+
+class BadShapeAtLastLevel(LevelCallRecorder):
+    def __init__(self, model, last):
+        super().__init__(model)
+        self.last = last
+
+    def level_logits(self, level, prev_codes, enc, mask, past_key_values=None):
+        logp, cache = super().level_logits(level, prev_codes, enc, mask, past_key_values)
+        return (logp[:, :-1] if level == self.last else logp), cache
 
 
 def test_recommend_validates_and_is_thread_safe(tokenizer, tables, model):

@@ -23,6 +23,7 @@ new row, the row it continues (it may repeat rows: after level 0 it expands B ro
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
@@ -64,6 +65,7 @@ def _exclude_mask(item_rows: torch.Tensor, tables: SemanticIdTables, exclude: Se
 
 
 MIN_USERS_PER_SHARD = 16
+LAST_LEVEL_FIRST_PASS = 0.7  # share of each user's beams whose last level is scored before the others are checked
 
 
 def cpu_shard_count(batch: int, device: torch.device) -> int:
@@ -161,6 +163,57 @@ def _trim_padding(
     return input_ids[:, first:last], attention_mask[:, first:last], cut
 
 
+def _checked(logp: torch.Tensor, level: int, rows: int, size: int) -> torch.Tensor:
+    if logp.shape != (rows, size):
+        raise InvalidInputError(f"level_logits({level}) returned shape {list(logp.shape)}, expected {[rows, size]}")
+    return logp.float()
+
+
+def _pruned_last_level(
+    model: Any,
+    prev_codes: torch.Tensor,
+    beam_scores: torch.Tensor,
+    allowed: torch.Tensor,
+    enc: torch.Tensor,
+    enc_mask: torch.Tensor,
+    broadcast: bool,
+    cache: Any,
+    first: int,
+    top_k: int,
+) -> torch.Tensor:
+    """The last level's masked log-probabilities ``[B * n, K]``, -inf for beams that cannot reach the top ``top_k``.
+
+    A finished ID scores at most its prefix (log-probabilities are <= 0).  Each user's ``first``
+    best beams are scored first (with ``cache``, reordered to them); a later beam whose prefix score
+    is already below that user's ``top_k``-th candidate cannot enter the top ``top_k``, so only users
+    with a later beam at or above it have their other beams scored (from the prefix, no cache).
+    Exact: the top ``top_k`` IDs and scores are those of the full search.
+    """
+    batch, n = beam_scores.shape
+    level = prev_codes.shape[1]
+    size = allowed.shape[1]
+    neg_inf = float("-inf")
+    allowed = allowed.view(batch, n, size)
+    codes = prev_codes.view(batch, n, level)
+    logp = beam_scores.new_full((batch, n, size), neg_inf)
+    enc_a, mask_a = (enc, enc_mask) if broadcast else (enc.repeat_interleave(first, 0), enc_mask.repeat_interleave(first, 0))
+    head, _ = model.level_logits(level, codes[:, :first].reshape(-1, level), enc_a, mask_a, past_key_values=cache)
+    logp[:, :first] = _checked(head, level, batch * first, size).view(batch, first, size)
+    logp[:, :first] = logp[:, :first].masked_fill(~allowed[:, :first], neg_inf)
+    candidates = (beam_scores[:, :first, None] + logp[:, :first]).reshape(batch, -1)
+    kth = candidates.topk(top_k, dim=1).values[:, -1:] if candidates.shape[1] >= top_k else candidates[:, :1] * 0 + neg_inf
+    rest = (beam_scores[:, first:] >= kth).any(1).nonzero().squeeze(1)
+    if rest.numel():
+        tail_codes = codes[rest, first:].reshape(-1, level)
+        enc_b, mask_b = enc[rest], enc_mask[rest]
+        if not broadcast:
+            enc_b, mask_b = enc_b.repeat_interleave(n - first, 0), mask_b.repeat_interleave(n - first, 0)
+        tail, _ = model.level_logits(level, tail_codes, enc_b, mask_b)
+        tail = _checked(tail, level, rest.numel() * (n - first), size).view(-1, n - first, size)
+        logp[rest, first:] = tail.masked_fill(~allowed[rest, first:], neg_inf)
+    return logp.view(batch * n, size)
+
+
 @torch.no_grad()
 def _search(
     model: Any,
@@ -187,21 +240,25 @@ def _search(
     prev_codes = torch.zeros(batch, 0, dtype=torch.long, device=device)
     cache = None
     expanded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {1: (enc, enc_mask)}
+    last = tables.num_levels - 1
+    first = None  # beams per user the last level scores first (None: all of them at once)
 
     for level in range(tables.num_levels):
-        if broadcast:
-            enc_l, mask_l = enc, enc_mask
-        else:
-            if per_user not in expanded:
-                expanded[per_user] = (enc.repeat_interleave(per_user, 0), enc_mask.repeat_interleave(per_user, 0))
-            enc_l, mask_l = expanded[per_user]
-        logp, cache = model.level_logits(level, prev_codes, enc_l, mask_l, past_key_values=cache)
         size = tables.codebook_sizes[level]
-        if logp.shape != (batch * per_user, size):
-            raise InvalidInputError(
-                f"level_logits({level}) returned shape {list(logp.shape)}, expected {[batch * per_user, size]}"
+        allowed = tables.allowed(level, state.reshape(-1))
+        if level == last and first is not None and first < per_user:
+            logp = _pruned_last_level(
+                model, prev_codes, beam_scores, allowed, enc, enc_mask, broadcast, cache, first, top_k
             )
-        logp = logp.float().masked_fill(~tables.allowed(level, state.reshape(-1)), neg_inf)
+        else:
+            if broadcast:
+                enc_l, mask_l = enc, enc_mask
+            else:
+                if per_user not in expanded:
+                    expanded[per_user] = (enc.repeat_interleave(per_user, 0), enc_mask.repeat_interleave(per_user, 0))
+                enc_l, mask_l = expanded[per_user]
+            logp, cache = model.level_logits(level, prev_codes, enc_l, mask_l, past_key_values=cache)
+            logp = _checked(logp, level, batch * per_user, size).masked_fill(~allowed, neg_inf)
         total = (beam_scores.reshape(-1, 1) + logp).reshape(batch, per_user * size)
         keep = min(num_beams, per_user * size)
         beam_scores, flat = total.topk(keep, dim=1)
@@ -213,6 +270,9 @@ def _search(
         prev_codes = torch.cat([prev_codes[row_index], codes.reshape(-1, 1)], dim=1)
         per_user = keep
         if level + 1 < tables.num_levels:
+            if level + 1 == last and exclude is None:
+                first = min(keep, max(top_k, math.ceil(LAST_LEVEL_FIRST_PASS * keep)))
+                row_index = row_index.view(batch, keep)[:, :first].reshape(-1)  # the cache serves the first pass
             cache = _reorder(model, cache, row_index)
 
     item_rows = state  # at the last level the state is the item's table row
