@@ -19,6 +19,10 @@ reordered with ``model.reorder_level_cache(cache, row_index)`` if the model defi
 ``cache.reorder_cache(row_index)`` (transformers caches, ``TigerLevelCache``); a cache with neither
 is dropped and the model recomputes from ``prev_codes``.  ``row_index`` [N_new] gives, for every
 new row, the row it continues (it may repeat rows: after level 0 it expands B rows to B * n).
+With a broadcasting model whose cache also offers ``select(users, row_index)`` (a new cache for a
+subset of users and rows, the old one untouched: ``T5LevelCache``), the last level scores each
+user's best beams first and the others only where they can still reach the top ``top_k`` (exact:
+a finished ID never scores above its prefix).
 """
 
 from __future__ import annotations
@@ -176,18 +180,19 @@ def _pruned_last_level(
     allowed: torch.Tensor,
     enc: torch.Tensor,
     enc_mask: torch.Tensor,
-    broadcast: bool,
     cache: Any,
+    cache_rows: torch.Tensor,
     first: int,
     top_k: int,
 ) -> torch.Tensor:
     """The last level's masked log-probabilities ``[B * n, K]``, -inf for beams that cannot reach the top ``top_k``.
 
     A finished ID scores at most its prefix (log-probabilities are <= 0).  Each user's ``first``
-    best beams are scored first (with ``cache``, reordered to them); a later beam whose prefix score
-    is already below that user's ``top_k``-th candidate cannot enter the top ``top_k``, so only users
-    with a later beam at or above it have their other beams scored (from the prefix, no cache).
-    Exact: the top ``top_k`` IDs and scores are those of the full search.
+    best beams are scored first; a later beam whose prefix score is already below that user's
+    ``top_k``-th candidate cannot enter the top ``top_k``, so only users with a later beam at or
+    above it have their other beams scored.  Exact: the top ``top_k`` IDs and scores are those of
+    the full search.  Needs a broadcasting model whose cache can ``select(users, row_index)``;
+    ``cache`` is the previous level's, not yet reordered: beam r continues its row ``cache_rows[r]``.
     """
     batch, n = beam_scores.shape
     level = prev_codes.shape[1]
@@ -195,20 +200,24 @@ def _pruned_last_level(
     neg_inf = float("-inf")
     allowed = allowed.view(batch, n, size)
     codes = prev_codes.view(batch, n, level)
+    rows = cache_rows.view(batch, n)
     logp = beam_scores.new_full((batch, n, size), neg_inf)
-    enc_a, mask_a = (enc, enc_mask) if broadcast else (enc.repeat_interleave(first, 0), enc_mask.repeat_interleave(first, 0))
-    head, _ = model.level_logits(level, codes[:, :first].reshape(-1, level), enc_a, mask_a, past_key_values=cache)
+    head, _ = model.level_logits(
+        level, codes[:, :first].reshape(-1, level), enc, enc_mask, cache.select(None, rows[:, :first].reshape(-1))
+    )
     logp[:, :first] = _checked(head, level, batch * first, size).view(batch, first, size)
     logp[:, :first] = logp[:, :first].masked_fill(~allowed[:, :first], neg_inf)
     candidates = (beam_scores[:, :first, None] + logp[:, :first]).reshape(batch, -1)
     kth = candidates.topk(top_k, dim=1).values[:, -1:] if candidates.shape[1] >= top_k else candidates[:, :1] * 0 + neg_inf
     rest = (beam_scores[:, first:] >= kth).any(1).nonzero().squeeze(1)
+    if 2 * rest.numel() > batch:  # most users: score everyone's other beams, sparing the per-user copies
+        rest = torch.arange(batch, device=prev_codes.device)
     if rest.numel():
-        tail_codes = codes[rest, first:].reshape(-1, level)
-        enc_b, mask_b = enc[rest], enc_mask[rest]
-        if not broadcast:
-            enc_b, mask_b = enc_b.repeat_interleave(n - first, 0), mask_b.repeat_interleave(n - first, 0)
-        tail, _ = model.level_logits(level, tail_codes, enc_b, mask_b)
+        everyone = rest.numel() == batch
+        tail, _ = model.level_logits(
+            level, codes[rest, first:].reshape(-1, level), enc if everyone else enc[rest],
+            enc_mask if everyone else enc_mask[rest], cache.select(None if everyone else rest, rows[rest, first:].reshape(-1)),
+        )
         tail = _checked(tail, level, rest.numel() * (n - first), size).view(-1, n - first, size)
         logp[rest, first:] = tail.masked_fill(~allowed[rest, first:], neg_inf)
     return logp.view(batch * n, size)
@@ -241,14 +250,16 @@ def _search(
     cache = None
     expanded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {1: (enc, enc_mask)}
     last = tables.num_levels - 1
-    first = None  # beams per user the last level scores first (None: all of them at once)
+    # beams per user the last level scores first (the rest only where they can still win; not with exclude lists)
+    first = num_beams if exclude is not None else max(top_k, math.ceil(LAST_LEVEL_FIRST_PASS * num_beams))
+    cache_rows = None  # set when the last level scores its beams in two passes
 
     for level in range(tables.num_levels):
         size = tables.codebook_sizes[level]
         allowed = tables.allowed(level, state.reshape(-1))
-        if level == last and first is not None and first < per_user:
+        if level == last and cache_rows is not None:
             logp = _pruned_last_level(
-                model, prev_codes, beam_scores, allowed, enc, enc_mask, broadcast, cache, first, top_k
+                model, prev_codes, beam_scores, allowed, enc, enc_mask, cache, cache_rows, first, top_k
             )
         else:
             if broadcast:
@@ -269,10 +280,9 @@ def _search(
         state = new_state.masked_fill(beam_scores == neg_inf, -1)
         prev_codes = torch.cat([prev_codes[row_index], codes.reshape(-1, 1)], dim=1)
         per_user = keep
-        if level + 1 < tables.num_levels:
-            if level + 1 == last and exclude is None:
-                first = min(keep, max(top_k, math.ceil(LAST_LEVEL_FIRST_PASS * keep)))
-                row_index = row_index.view(batch, keep)[:, :first].reshape(-1)  # the cache serves the first pass
+        if level + 1 == last and first < keep and broadcast and hasattr(cache, "select"):
+            cache_rows = row_index  # the last level selects its rows from this cache itself
+        elif level + 1 < tables.num_levels:
             cache = _reorder(model, cache, row_index)
 
     item_rows = state  # at the last level the state is the item's table row

@@ -60,14 +60,36 @@ class T5LevelCache:
         ``row_index`` must map every new row to a row of the same user (beam search does).
         """
         self.num_rows = int(row_index.shape[0])
+        self.self_kv = self._rows(row_index)
+        return self
+
+    def select(self, users: torch.LongTensor | None, row_index: torch.LongTensor) -> "T5LevelCache":
+        """A new cache for ``users`` (None: all, sharing their tensors) with prefix rows ``row_index``.
+
+        This cache is left as it is.  ``row_index`` lists rows of this cache, user-major in the order
+        of ``users``, the same number for each of them.
+        """
+        pick = (lambda t: t) if users is None else (lambda t: t[users])
+        return T5LevelCache(
+            cross_k=[pick(k) for k in self.cross_k],
+            cross_v=[pick(v) for v in self.cross_v],
+            cross_bias=pick(self.cross_bias),
+            max_positions=self.max_positions,
+            num_rows=int(row_index.shape[0]),
+            start_k=[pick(k) for k in self.start_k],
+            start_v=[pick(v) for v in self.start_v],
+            self_kv=self._rows(row_index),
+            length=self.length,
+        )
+
+    def _rows(self, row_index: torch.LongTensor) -> torch.Tensor | None:
+        """The self-attention buffer for rows ``row_index`` (only the filled positions are copied)."""
         filled = self.length - 1
         if self.self_kv is None or filled <= 0:
-            self.self_kv = None  # nothing past the start yet: the buffer comes with the next step
-            return self
-        target = self.self_kv.new_empty(self.self_kv.shape[:3] + (self.num_rows,) + self.self_kv.shape[4:])
+            return None  # nothing past the start yet: the buffer comes with the next step
+        target = self.self_kv.new_empty(self.self_kv.shape[:3] + (row_index.shape[0],) + self.self_kv.shape[4:])
         torch.index_select(self.self_kv[:filled], 3, row_index, out=target[:filled])
-        self.self_kv = target
-        return self
+        return target
 
 
 def _project(hidden: torch.Tensor, linear: nn.Linear, residual: torch.Tensor | None = None) -> torch.Tensor:
