@@ -16,7 +16,7 @@ Level-decoding protocol (any model, see docs/ARCHITECTURE.md)::
 r // n).  Models that set ``level_decoding_broadcasts_encoder = True`` receive the B-row encoder
 tensors at every level; others receive them repeated to N rows.  Between levels the cache is
 reordered with ``model.reorder_level_cache(cache, row_index)`` if the model defines it, else with
-``cache.reorder_cache(row_index)`` (transformers caches, ``TigerLevelCache``); a cache with neither
+``cache.reorder_cache(row_index)`` (transformers caches, ``T5LevelCache``); a cache with neither
 is dropped and the model recomputes from ``prev_codes``.  ``row_index`` [N_new] gives, for every
 new row, the row it continues (it may repeat rows: after level 0 it expands B rows to B * n).
 With a broadcasting model whose cache also offers ``select(users, row_index)`` (a new cache for a
@@ -205,10 +205,12 @@ def _pruned_last_level(
     head, _ = model.level_logits(
         level, codes[:, :first].reshape(-1, level), enc, enc_mask, cache.select(None, rows[:, :first].reshape(-1))
     )
-    logp[:, :first] = _checked(head, level, batch * first, size).view(batch, first, size)
-    logp[:, :first] = logp[:, :first].masked_fill(~allowed[:, :first], neg_inf)
+    logp[:, :first] = _checked(head, level, batch * first, size).view(batch, first, size).masked_fill(~allowed[:, :first], neg_inf)
     candidates = (beam_scores[:, :first, None] + logp[:, :first]).reshape(batch, -1)
-    kth = candidates.topk(top_k, dim=1).values[:, -1:] if candidates.shape[1] >= top_k else candidates[:, :1] * 0 + neg_inf
+    if candidates.shape[1] >= top_k:
+        kth = candidates.topk(top_k, dim=1).values[:, -1:]
+    else:  # too few candidates to settle anything: every later beam is scored
+        kth = candidates.new_full((batch, 1), neg_inf)
     rest = (beam_scores[:, first:] >= kth).any(1).nonzero().squeeze(1)
     if 2 * rest.numel() > batch:  # most users: score everyone's other beams, sparing the per-user copies
         rest = torch.arange(batch, device=prev_codes.device)
