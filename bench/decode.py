@@ -23,11 +23,14 @@ import numpy as np
 import torch
 
 from hf_genrec.generation.length_order import length_order
-from hf_genrec.generation import SemanticIdLogitsProcessor, build_id_tables, fast_beam_search, make_prefix_allowed_tokens_fn
+from hf_genrec.semantic_ids.constraints import SemanticIdLogitsProcessor, make_prefix_allowed_tokens_fn
+from hf_genrec.semantic_ids.id_trie import build_id_trie
+from hf_genrec.generation import fast_beam_search
 from hf_genrec.generation.fast_beam_search import cpu_shard_count
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation, register_tiger_auto_classes
-from hf_genrec.semantic_ids import SemanticIdTable
+import hf_genrec  # noqa: F401  (registers the Auto classes)
+from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,7 +69,6 @@ def beauty_test_rows(args) -> tuple[list[dict], list[int]]:
 
 def build(args, catalogue: list[int] | None) -> tuple[TigerForGenerativeRecommendation, GenRecTokenizer]:
     if args.model:
-        register_tiger_auto_classes()
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         return AutoModelForSeq2SeqLM.from_pretrained(args.model), AutoTokenizer.from_pretrained(args.model)
@@ -192,7 +194,7 @@ def main(argv=None) -> dict:
     model, tokenizer = build(args, catalogue)
     model.to(args.device).eval()
     table = tokenizer.semantic_id_table
-    tables = build_id_tables(table, args.device)
+    tables = build_id_trie(table, args.device)
     item_ids = np.asarray(table.item_ids)
     histories, users = sample_users(args, rows if args.histories == "beauty-test" else None, item_ids)
     n_users = len(histories)

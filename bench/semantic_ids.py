@@ -48,14 +48,13 @@ def _peak_rss_mb() -> float:
 
 
 def _embed(args: argparse.Namespace, cache_dir: str | None) -> dict:
-    from hf_genrec.models.semantic_id_builder import load_catalogue
-    from hf_genrec.item_encoders import encode_item_texts
-    from hf_genrec.training.rqvae_args import load_rqvae_recipe
+    from hf_genrec.data import load_rec_dataset
+    from hf_genrec.item_encoders import default_cache_dir, default_encoder_path, embedding_cache_key, encode_item_texts, encoder_fingerprint
+    from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
-    from hf_genrec.item_encoders import default_cache_dir, default_encoder_path, embedding_cache_key, encoder_fingerprint
-
-    recipe, _ = load_rqvae_recipe(args.config)
-    item_ids, texts, _ = load_catalogue(args.dataset, args.data_dir)
+    recipe, _ = load_item_tokenizer_recipe(args.config)
+    catalogue = load_rec_dataset(args.dataset, args.data_dir).catalogue
+    item_ids, texts = list(catalogue.item_ids), list(catalogue.texts())
     key = embedding_cache_key(encoder_fingerprint(recipe.encoder or default_encoder_path()), texts)
     warm = (Path(cache_dir) if cache_dir else default_cache_dir()).joinpath(f"{key}.safetensors").is_file()
     start = time.perf_counter()
@@ -76,12 +75,14 @@ def _build(args: argparse.Namespace, method: str, cache_dir: str | None) -> dict
     """Runs in a child process: build one method's table from (warm) cached embeddings."""
     import torch
 
+    from hf_genrec.data import load_rec_dataset
     from hf_genrec.item_encoders import encode_item_texts
-    from hf_genrec.models.semantic_id_builder import build_semantic_ids, load_catalogue
-    from hf_genrec.training.rqvae_args import load_rqvae_recipe
+    from hf_genrec.item_tokenizers.build import build_semantic_ids
+    from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
-    recipe, _ = load_rqvae_recipe(args.config)
-    item_ids, texts, sequences = load_catalogue(args.dataset, args.data_dir)
+    recipe, _ = load_item_tokenizer_recipe(args.config)
+    dataset = load_rec_dataset(args.dataset, args.data_dir)
+    item_ids, texts, sequences = list(dataset.catalogue.item_ids), list(dataset.catalogue.texts()), dataset.train_sequences()
     embeddings = encode_item_texts(texts, recipe.encoder, cache_dir=cache_dir, device=args.device, show_progress_bar=False)
     overrides = {} if args.epochs is None else {"num_train_epochs": args.epochs}
     with tempfile.TemporaryDirectory() as out:
@@ -89,7 +90,7 @@ def _build(args: argparse.Namespace, method: str, cache_dir: str | None) -> dict
         summary = build_semantic_ids(
             args.dataset, method=method, recipe_path=args.config, output_dir=out, item_ids=item_ids,
             embeddings=embeddings, sequences=sequences, device=args.device, show_progress_bar=False, **overrides,
-        )
+        ).summary
         seconds = time.perf_counter() - start
     result = {
         "seconds": round(seconds, 2),

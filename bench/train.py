@@ -38,7 +38,7 @@ def make_batches(args) -> tuple[list[list[dict]], object]:
 
     from hf_genrec.data import load_rec_dataset
     from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-    from hf_genrec.semantic_ids import SemanticIdTable
+    from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
     dataset = load_rec_dataset("amazon-beauty", args.data_dir)
     if args.semantic_ids:
@@ -60,17 +60,17 @@ def make_batches(args) -> tuple[list[list[dict]], object]:
 def run_variant(variant: str, args, queue) -> None:
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation
+    from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation, TigerProcessor
 
     torch.manual_seed(0)
     batches, tokenizer = make_batches(args)
     shape = dict(SHAPES[args.shape], dropout_rate=args.dropout)
     if variant == "tiger":
         model = TigerForGenerativeRecommendation(TigerConfig.from_tokenizer(tokenizer, **shape))
-        collate = TigerDataCollator(tokenizer, max_history=20)
+        collate = TigerDataCollator(TigerProcessor(tokenizer, max_history=20))
     else:
         model = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, **shape))
-        base = TigerDataCollator(tokenizer, max_history=20, pad_to_multiple_of=1 + 20 * tokenizer.num_levels)
+        base = TigerDataCollator(TigerProcessor(tokenizer, max_history=20), pad_to_multiple_of=1 + 20 * tokenizer.num_levels)
         collate = base  # padded to the maximum length (user token + 20 items)
     if args.attn_implementation:
         model.set_attn_implementation(args.attn_implementation)

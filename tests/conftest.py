@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Idle OpenMP threads sleep instead of spinning: the suite's subprocesses (accelerate, remote-code loads)
+# share two cores with it.  The package itself sets no environment variable; this must precede torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

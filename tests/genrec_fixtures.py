@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 
 def write_beauty_slice(data_dir: Path, out_root: Path, users: int = 200, name: str = "beauty-slice") -> Path:

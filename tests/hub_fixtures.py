@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 LEVELS, CODES = 3, 4
 SPECIAL = ["<pad>", "</s>", "<unk>"]

@@ -28,14 +28,15 @@ from hf_genrec.errors import (
     UnknownItemError,
 )
 from hf_genrec.evaluation import ranking_metrics
-from hf_genrec.generation import build_id_tables, fast_beam_search
+from hf_genrec.semantic_ids.id_trie import build_id_trie
+from hf_genrec.generation import fast_beam_search
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-from hf_genrec.models.rqkmeans import RQKMeansConfig, RQKMeansTokenizer, rqkmeans_semantic_ids
-from hf_genrec.models.rqvae import RQVAETokenizerConfig, RQVAETokenizerModel
+from hf_genrec.item_tokenizers.rqkmeans import RQKMeansConfig, RQKMeansTokenizer, rqkmeans_semantic_ids
+from hf_genrec.item_tokenizers.rqvae import RQVAETokenizerConfig, RQVAETokenizerModel
 from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation
-from hf_genrec.semantic_ids import SemanticIdTable
-from hf_genrec.training.evaluation import load_saved_model
-from hf_genrec.training.recipe import parse_recipe
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
+from hf_genrec.inference.saved_models import load_saved_model
+from hf_genrec.training.recipe_loading import parse_recipe
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -189,8 +190,8 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(checkpoint):
-    model, tokenizer, _ = load_saved_model(checkpoint)
-    return model, tokenizer
+    saved = load_saved_model(checkpoint)
+    return saved.model, saved.processor
 
 
 def test_training_table_lacking_catalogue_items(tmp_path):
@@ -208,14 +209,15 @@ def test_training_table_lacking_catalogue_items(tmp_path):
 
 @pytest.mark.parametrize("item", [424242, -1, None, "101", 101.0, 100.5, True])
 def test_recommend_rejects_items_outside_the_table(loaded, item):
-    model, tokenizer = loaded
+    model, processor = loaded
     with pytest.raises(UnknownItemError, match=re.escape(f"item {item!r} has no semantic ID (not in the table of 40 items)")):
-        hf_genrec.recommend(model, tokenizer, [[101, 102], [103, item]], k=3, num_beams=4)
+        hf_genrec.recommend(model, processor, [[101, 102], [103, item]], k=3, num_beams=4)
 
 
 def test_unknown_items_in_batches_and_lookups(loaded, tmp_path):
-    _, tokenizer = loaded
-    collate = TigerDataCollator(tokenizer)
+    _, processor = loaded
+    tokenizer = processor.tokenizer
+    collate = TigerDataCollator(processor)
     with pytest.raises(UnknownItemError, match="item 999 has no semantic ID"):
         collate([{"user_id": 1, "history": [101, 999], "targets": [102]}])
     with pytest.raises(UnknownItemError, match="item 998 has no semantic ID"):
@@ -229,18 +231,19 @@ def test_unknown_items_in_batches_and_lookups(loaded, tmp_path):
 
 
 def test_empty_histories(loaded):
-    model, tokenizer = loaded
+    model, processor = loaded
+    tokenizer = processor.tokenizer
     with pytest.raises(InvalidInputError, match=r"history 1 is empty: at least one item is needed"):
-        hf_genrec.recommend(model, tokenizer, [[101], []], k=3, num_beams=4)
+        hf_genrec.recommend(model, processor, [[101], []], k=3, num_beams=4)
     with pytest.raises(InvalidInputError, match=r"empty history: at least one item is needed"):
         tokenizer.encode_history([])
-    with pytest.raises(InvalidInputError, match=r"batch row 1 \(user 7\): empty history"):
-        TigerDataCollator(tokenizer)([{"user_id": 6, "history": [101], "targets": [102]}, {"user_id": 7, "history": [], "targets": [102]}])
+    with pytest.raises(InvalidInputError, match=r"history 1 \(user 7\): empty history"):
+        TigerDataCollator(processor)([{"user_id": 6, "history": [101], "targets": [102]}, {"user_id": 7, "history": [], "targets": [102]}])
     with pytest.raises(InvalidInputError, match="cannot collate an empty batch"):
-        TigerDataCollator(tokenizer)([])
+        TigerDataCollator(processor)([])
     with pytest.raises(InvalidInputError, match="1 users have no target item"):
         ranking_metrics([[1, 2], [3, 4]], [[2], []], ks=[2])
-    assert hf_genrec.recommend(model, tokenizer, [], k=3, num_beams=4) == []  # no histories: nothing to do
+    assert hf_genrec.recommend(model, processor, [], k=3, num_beams=4) == []  # no histories: nothing to do
 
 
 def test_cold_start_items_get_ids_from_the_item_tokenizer():
@@ -481,8 +484,8 @@ RECIPE_CASES = {
     "wrong-type-float-for-int": ("output_dir: x\nnum_layers: 2.5\n", r"key 'num_layers' expects int, got 2\.5"),
     "wrong-type-bool-for-int": ("output_dir: x\nmax_steps: true\n", r"key 'max_steps' expects int, got True"),
     "wrong-type-str-for-float": ("output_dir: x\nlearning_rate: fast\n", r"key 'learning_rate' expects float or int, got 'fast'"),
-    "bad-choice": ("output_dir: x\nmodel_family: gpt\n", r"model_family must be 'tiger' or 'colarec', got 'gpt'"),
-    "bad-id-method": ("output_dir: x\nsemantic_id_method: lsh\n", r"semantic_id_method must be rqvae, rqkmeans or colarec-kmeans, got 'lsh'"),
+    "bad-choice": ("output_dir: x\nmodel_family: gpt\n", r"unknown model family 'gpt'; known families: \['colarec', 'tiger'"),
+    "bad-id-method": ("output_dir: x\nsemantic_id_method: lsh\n", r"semantic_id_method must be one of rqvae, rqkmeans, colarec-kmeans, got 'lsh'"),
     "bad-trainer-value": ("output_dir: x\nlr_scheduler_type: nonsense\n", r"r\.yaml: nonsense is not a valid SchedulerType"),
     "not-a-mapping": ("- a\n- b\n", r"r\.yaml: a recipe is a flat mapping of keys to values"),
     "invalid-yaml": ("a: [1,\n", r"r\.yaml: invalid YAML"),
@@ -516,17 +519,17 @@ def test_bad_recipe_file_and_overrides(tmp_path, capsys):
 
 
 def test_bad_item_tokenizer_recipes(tmp_path):
-    from hf_genrec.training.rqvae_args import load_rqvae_recipe
+    from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
     (tmp_path / "r.yaml").write_text("colour: red\n")
     with pytest.raises(ConfigError, match=r"r\.yaml: .*\['colour'\]"):
-        load_rqvae_recipe(tmp_path / "r.yaml")
+        load_item_tokenizer_recipe(tmp_path / "r.yaml")
     (tmp_path / "r.yaml").write_text("method: lsh\n")
-    with pytest.raises(ConfigError, match=r"r\.yaml: .*'method' must be one of \('rqvae', 'rqkmeans'\), got 'lsh'"):
-        load_rqvae_recipe(tmp_path / "r.yaml")
+    with pytest.raises(ConfigError, match=r"r\.yaml: .*'method' must be one of \('rqvae', 'rqkmeans', 'colarec-kmeans'\), got 'lsh'"):
+        load_item_tokenizer_recipe(tmp_path / "r.yaml")
     (tmp_path / "r.yaml").write_text("codebook_size: 0\n")
     with pytest.raises(ConfigError, match=r"'codebook_size' must be >= 1, got 0"):
-        load_rqvae_recipe(tmp_path / "r.yaml")
+        load_item_tokenizer_recipe(tmp_path / "r.yaml")
     with pytest.raises(ConfigError, match=r"unknown RQ-KMeans config keys \['colour'\]"):
         RQKMeansConfig.from_dict({"colour": 1}, source="rqkmeans_config.json")
     with pytest.raises(ConfigError, match="init must be 'kmeans\\+\\+' or 'random'"):
@@ -550,36 +553,37 @@ def test_recipe_values_out_of_range(tmp_path, text):
 
 @pytest.mark.parametrize("text", [pytest.param("beta: heavy\n", id="str-for-float"), pytest.param("hidden_dims: 5\n", id="int-for-list")])
 def test_item_tokenizer_recipe_wrong_types(tmp_path, text):
-    from hf_genrec.training.rqvae_args import load_rqvae_recipe
+    from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
     (tmp_path / "r.yaml").write_text(text)
     with pytest.raises(ConfigError, match=r"r\.yaml"):
-        load_rqvae_recipe(tmp_path / "r.yaml")
+        load_item_tokenizer_recipe(tmp_path / "r.yaml")
 
 
 # ---------------------------------------------------------------------------------------------------
 # 6. top_k larger than the beam width or the catalogue
 # ---------------------------------------------------------------------------------------------------
 def test_top_k_larger_than_beams_or_catalogue(loaded, tmp_path):
-    model, tokenizer = loaded
+    model, processor = loaded
+    tokenizer = processor.tokenizer
     with pytest.raises(InvalidInputError, match=r"k=5 is larger than num_beams=4"):
-        hf_genrec.recommend(model, tokenizer, [[101]], k=5, num_beams=4)
+        hf_genrec.recommend(model, processor, [[101]], k=5, num_beams=4)
     with pytest.raises(InvalidInputError, match=r"k=41 is larger than the catalogue \(40 items\)"):
-        hf_genrec.recommend(model, tokenizer, [[101]], k=41, num_beams=50)
+        hf_genrec.recommend(model, processor, [[101]], k=41, num_beams=50)
     for bad in (0, -2, 2.5):
         with pytest.raises(InvalidInputError, match=r"k must be a positive integer"):
-            hf_genrec.recommend(model, tokenizer, [[101]], k=bad, num_beams=4)
+            hf_genrec.recommend(model, processor, [[101]], k=bad, num_beams=4)
     with pytest.raises(InvalidInputError, match=r"num_beams must be a positive integer, got 0"):
-        hf_genrec.recommend(model, tokenizer, [[101]], k=1, num_beams=0)
+        hf_genrec.recommend(model, processor, [[101]], k=1, num_beams=0)
     with pytest.raises(InvalidInputError, match=r"1 user ids for 2 histories"):
-        hf_genrec.recommend(model, tokenizer, [[101], [102]], k=1, num_beams=2, user_ids=[1])
+        hf_genrec.recommend(model, processor, [[101], [102]], k=1, num_beams=2, user_ids=[1])
     enc = tokenizer.batch_encode_histories([[101, 102]])
-    tables = build_id_tables(tokenizer.semantic_id_table)
+    tables = build_id_trie(tokenizer.semantic_id_table)
     with pytest.raises(InvalidInputError, match=r"top_k=9 is larger than num_beams=8"):
         fast_beam_search(model, enc["input_ids"], enc["attention_mask"], tables, num_beams=8, top_k=9)
     # the decoder itself pads (-1, -inf) when a catalogue has fewer items than top_k
     small = SemanticIdTable.from_content_codes([7, 8, 9], np.array([[0, 1, 2], [1, 2, 3], [2, 3, 4]]), 8)
-    rows, scores = fast_beam_search(model, enc["input_ids"], enc["attention_mask"], build_id_tables(small), num_beams=8, top_k=5)
+    rows, scores = fast_beam_search(model, enc["input_ids"], enc["attention_mask"], build_id_trie(small), num_beams=8, top_k=5)
     assert sorted(rows[0, :3].tolist()) == [0, 1, 2] and rows[0, 3:].tolist() == [-1, -1]
     assert torch.isfinite(scores[0, :3]).all() and torch.isinf(scores[0, 3:]).all()
 

@@ -11,11 +11,11 @@ import pytest
 from hf_genrec.cli.main import main
 from hf_genrec.data import ItemCatalogue
 from hf_genrec.errors import ConfigError
-from hf_genrec.models.rqkmeans import RQKMeansTokenizer
-from hf_genrec.models.rqvae import RQVAETokenizerModel
-from hf_genrec.models.semantic_id_builder import build_semantic_ids
-from hf_genrec.semantic_ids import SemanticIdTable
-from hf_genrec.training.rqvae_args import load_rqvae_recipe
+from hf_genrec.item_tokenizers.rqkmeans import RQKMeansTokenizer
+from hf_genrec.item_tokenizers.rqvae import RQVAETokenizerModel
+from hf_genrec.item_tokenizers.build import build_semantic_ids
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
+from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
 RECIPE = Path(__file__).resolve().parents[1] / "training_args" / "rqvae-beauty.yaml"
 SUMMARY_KEYS = {
@@ -51,16 +51,16 @@ def cache(tmp_path_factory):
 
 
 def test_default_recipe_parses_and_rejects_unknown_keys(tmp_path):
-    recipe, args = load_rqvae_recipe(RECIPE, output_dir=str(tmp_path))
+    recipe, args = load_item_tokenizer_recipe(RECIPE, output_dir=str(tmp_path))
     assert (recipe.dataset, recipe.method, recipe.num_levels, recipe.codebook_size) == ("amazon-beauty", "rqvae", 3, 256)
     assert args.per_device_train_batch_size >= 512 and args.save_strategy == "no"
     bad = tmp_path / "bad.yaml"
     bad.write_text("codebook_size: 64\ncodebok_size: 64\n")
     with pytest.raises(ConfigError, match="codebok_size"):
-        load_rqvae_recipe(bad)
+        load_item_tokenizer_recipe(bad)
     bad.write_text("method: vq\n")
     with pytest.raises(ConfigError, match="method"):
-        load_rqvae_recipe(bad)
+        load_item_tokenizer_recipe(bad)
 
 
 @pytest.mark.parametrize("method", ["rqvae", "rqkmeans"])
@@ -71,7 +71,7 @@ def test_build_from_texts_saves_a_reloadable_unique_table(subset, cache, minilm_
         encoder=minilm_path, embedding_cache_dir=cache, show_progress_bar=False,
         codebook_size=32, hidden_dims=[128, 64], latent_dim=16, num_train_epochs=15,
         per_device_train_batch_size=128, logging_steps=40, learning_rate=3e-3, dead_code_window=10, kmeans_iters=10,
-    )
+    ).summary
     assert SUMMARY_KEYS <= set(summary)
     assert summary["items"] == summary["unique_ids"] == 600 and summary["levels"] == 4
     assert summary["usage_per_level"][0] >= 0.8

@@ -8,21 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from hf_genrec.data.colarec_features import (
-    ColaRecCollator,
-    ColaRecFeatureConfig,
-    ColaRecFeatures,
-    ColaRecSpecialTokens,
-    tokenize_item_texts,
-    train_item_text_tokenizer,
-)
+from hf_genrec.models.colarec.processing_colarec import ColaRecCollator, ColaRecFeatureConfig, ColaRecFeatures, ColaRecProcessor, ColaRecSpecialTokens, tokenize_item_texts
+from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
+from hf_genrec.models.processing_utils import EvalCollator
 from hf_genrec.errors import ConfigError, InvalidInputError
-from hf_genrec.models.colarec import (
-    ColaRecConfig,
-    ColaRecForGenerativeRecommendation,
-    colarec_semantic_ids,
-    register_colarec_auto_classes,
-)
+from hf_genrec.models.colarec import COLAREC, ColaRecConfig, ColaRecForGenerativeRecommendation
+from hf_genrec.models.registry import register_family
+from hf_genrec.item_tokenizers.constrained_kmeans import colarec_semantic_ids
 
 VOCAB = 60
 SPECIAL = ColaRecSpecialTokens(pad_token_id=0, task_token_id=3, item_slot_token_id=4, user_slot_token_id=5, eos_token_id=1)
@@ -38,7 +30,7 @@ def synthetic_features(n_items=40, n_users=15, seed=0, **config) -> ColaRecFeatu
     for user in range(1, n_users + 1):
         for item in rng.choice(item_ids, size=5, replace=False):
             interactions.append((user, int(item)))
-    return ColaRecFeatures(table, tokens, interactions, SPECIAL, ColaRecFeatureConfig(**config))
+    return ColaRecFeatures(ColaRecProcessor(table, tokens, SPECIAL, ColaRecFeatureConfig(**config)), interactions)
 
 
 def train_rows(features: ColaRecFeatures) -> list[dict]:
@@ -191,8 +183,7 @@ def test_level_decoding_protocol_matches_loss_cache_and_generate(features, batch
 def test_save_load_round_trip_and_auto_classes(features, batch, tmp_path):
     from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
-    register_colarec_auto_classes()
-    register_colarec_auto_classes()  # idempotent
+    register_family(COLAREC)  # importing hf_genrec registered it; registering again is harmless
     model = tiny_model(features, tie_code_heads=False).eval()
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
@@ -270,10 +261,12 @@ def test_real_phones_pipeline_end_to_end(data_dir):
     item_ids = sorted({i for _, i in pairs})
     table = colarec_semantic_ids(item_ids, np.random.default_rng(0).normal(size=(len(item_ids), 8)), clusters=16)
     texts = [ds.catalogue.text(i) for i in item_ids]
-    tokenizer = train_item_text_tokenizer(texts, vocab_size=400)
-    special = ColaRecSpecialTokens.from_tokenizer(tokenizer)
-    features = ColaRecFeatures(table, tokenize_item_texts(tokenizer, texts, 30), pairs, special,
-                               ColaRecFeatureConfig(max_length=128))
+    tokenizer = GenRecTokenizer.from_semantic_id_table(
+        table, num_user_buckets=0, text_corpus=texts, text_vocab_size=400, task_tokens=("<task>", "<item>", "<user>")
+    )
+    processor = ColaRecProcessor.from_catalogue(tokenizer, texts, ColaRecFeatureConfig(max_length=128))
+    special = processor.special
+    features = ColaRecFeatures(processor, pairs)
     from hf_genrec.data.protocols import colarec_splits
 
     splits = colarec_splits([r for r in ds.train if r[0] in users], [r for r in ds.valid if r[0] in users],
@@ -283,7 +276,7 @@ def test_real_phones_pipeline_end_to_end(data_dir):
     collator = ColaRecCollator(features)
     batch = collator([train[i] for i in range(8)])
     assert batch["rec_input_ids"].shape[1] <= 128
-    config = ColaRecConfig(vocab_size=tokenizer.get_vocab_size(), num_items=features.num_items,
+    config = ColaRecConfig(vocab_size=len(tokenizer), num_items=features.num_items,
                            num_users=features.num_users, codebook_sizes=[16, 16, 16], d_model=32, d_kv=8, d_ff=64,
                            num_layers=1, num_heads=4, pad_token_id=special.pad_token_id)
     model = ColaRecForGenerativeRecommendation(config)
@@ -291,7 +284,7 @@ def test_real_phones_pipeline_end_to_end(data_dir):
     out.loss.backward()
     assert torch.isfinite(out.loss) and set(out.loss_components) == {"rec", "index", "bpr", "contrastive"}
     valid = splits["validation"]
-    eval_batch = collator.collate_eval([valid[i] for i in range(4)])
+    eval_batch = EvalCollator(processor)([valid[i] for i in range(4)])
     hidden, mask = model.encode_for_decoding(eval_batch["input_ids"], eval_batch["attention_mask"],
                                              item_slot_ids=eval_batch["item_slot_ids"],
                                              item_position_ids=eval_batch["item_position_ids"])

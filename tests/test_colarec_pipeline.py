@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from genrec_fixtures import TINY_COLAREC, write_phones_slice
-from hf_genrec.semantic_ids import SemanticIdTable
-from hf_genrec.training.evaluation import evaluate_saved_model, load_saved_model
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
+from hf_genrec.inference.saved_models import evaluate_saved_model, load_saved_model
 from hf_genrec.training.pipeline import train_from_recipe
-from hf_genrec.training.recipe import parse_recipe
+from hf_genrec.training.recipe_loading import parse_recipe
 
 
 def train_tiny(tmp_path, data_dir, **overrides):
@@ -48,9 +48,10 @@ def test_colarec_trains_logs_each_loss_and_evaluates(tmp_path, data_dir):
     state = json.loads(sorted(out.glob("checkpoint-*"))[-1].joinpath("trainer_state.json").read_text())
     logged = {k for entry in state["log_history"] for k in entry}
     assert {"loss_rec", "loss_index", "loss_bpr", "loss_contrastive"} <= logged
-    model, tokenizer, _ = load_saved_model(out)
-    assert type(model).__name__ == "ColaRecForGenerativeRecommendation"
-    assert type(tokenizer).__name__ == "GenRecTokenizer"
+    saved = load_saved_model(out)
+    assert type(saved.model).__name__ == "ColaRecForGenerativeRecommendation"
+    assert type(saved.processor).__name__ == "ColaRecProcessor"
+    assert type(saved.processor.tokenizer).__name__ == "GenRecTokenizer"
     again = evaluate_saved_model(out, split="test", scratch_dir=str(tmp_path))
     assert again["ndcg@20"] == pytest.approx(result["test_ndcg@20"])
     assert "colarec" in again["protocol"]

@@ -14,7 +14,7 @@ from genrec_fixtures import random_table, write_beauty_slice
 from hf_genrec.data import load_rec_dataset
 from hf_genrec.errors import UnknownItemError
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation
+from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation, TigerProcessor
 
 THREADS, CALLS_PER_THREAD = 8, 4
 
@@ -33,7 +33,7 @@ def served(tmp_path_factory, data_dir):
     config = TigerConfig.from_tokenizer(tokenizer, d_model=32, d_kv=8, num_heads=2, d_ff=64, num_layers=1, dropout_rate=0.1)
     model = TigerForGenerativeRecommendation(config)
     splits = dataset.splits()
-    collate = TigerDataCollator(tokenizer)
+    collate = TigerDataCollator(TigerProcessor(tokenizer))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     train = splits["train"].shuffle(seed=0)
     for start in range(0, 20 * 32, 32):
@@ -52,11 +52,11 @@ def served(tmp_path_factory, data_dir):
         if call % 4 == 1:
             kwargs["exclude"] = [h[-2:] for h in rows["history"]]
         requests.append((list(rows["history"]), kwargs))
-    return model, tokenizer, requests
+    return model, TigerProcessor(tokenizer), requests
 
 
 def test_concurrent_recommend_equals_serial(served):
-    model, tokenizer, requests = served
+    model, processor, requests = served
     barrier = threading.Barrier(THREADS)
 
     def worker(thread: int) -> list[tuple[int, list]]:
@@ -64,32 +64,32 @@ def test_concurrent_recommend_equals_serial(served):
         out = []
         for i in range(thread, len(requests), THREADS):
             histories, kwargs = requests[i]
-            out.append((i, hf_genrec.recommend(model, tokenizer, histories, **kwargs)))
+            out.append((i, hf_genrec.recommend(model, processor, histories, **kwargs)))
         return out
 
     with ThreadPoolExecutor(THREADS) as pool:
         concurrent = dict(pair for chunk in pool.map(worker, range(THREADS)) for pair in chunk)
-    serial = [hf_genrec.recommend(model, tokenizer, histories, **kwargs) for histories, kwargs in requests]
+    serial = [hf_genrec.recommend(model, processor, histories, **kwargs) for histories, kwargs in requests]
     assert len(concurrent) == len(requests)
     for i, expected in enumerate(serial):
         assert concurrent[i] == expected, f"request {i} differs under concurrency"
         histories, kwargs = requests[i]
         assert len(expected) == len(histories)
         assert all(len(r) == kwargs["k"] or "exclude" in kwargs for r in expected)
-    assert len(tokenizer.__dict__["_genrec_id_tables"]) == 1  # the shared table cache was built once
+    assert len(processor.__dict__["_genrec_id_trie"]) == 1  # the shared trie cache was built once
     assert not model.training
 
 
 def test_concurrent_callers_with_a_bad_request_do_not_disturb_the_others(served):
     """One caller's invalid input raises in that caller only; the other callers' answers are unchanged."""
-    model, tokenizer, requests = served
+    model, processor, requests = served
     histories, kwargs = requests[0]
-    expected = hf_genrec.recommend(model, tokenizer, histories, **kwargs)
+    expected = hf_genrec.recommend(model, processor, histories, **kwargs)
 
     def call(i: int):
         if i % 2:
-            return hf_genrec.recommend(model, tokenizer, [[424242]], k=3, num_beams=4)
-        return hf_genrec.recommend(model, tokenizer, histories, **kwargs)
+            return hf_genrec.recommend(model, processor, [[424242]], k=3, num_beams=4)
+        return hf_genrec.recommend(model, processor, histories, **kwargs)
 
     with ThreadPoolExecutor(THREADS) as pool:
         futures = [pool.submit(call, i) for i in range(2 * THREADS)]

@@ -10,13 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hf_genrec.errors import InvalidInputError
-from hf_genrec.models.colarec.constrained_kmeans import (
-    capacity_assign,
-    colarec_semantic_ids,
-    constrained_kmeans,
-    hierarchical_constrained_kmeans,
-)
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.item_tokenizers.constrained_kmeans import capacity_assign, colarec_semantic_ids, constrained_kmeans, hierarchical_constrained_kmeans
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 
 @settings(max_examples=40, deadline=None)

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from hf_genrec.errors import ConfigError, InvalidInputError
-from hf_genrec.models.cooccurrence import cooccurrence_counts, smooth_with_cooccurrence
-from hf_genrec.models.semantic_id_builder import build_semantic_ids
-from hf_genrec.semantic_ids import SemanticIdTable
-from hf_genrec.training.recipe import parse_recipe
-from hf_genrec.training.rqvae_args import load_rqvae_recipe
+from hf_genrec.item_tokenizers.cooccurrence import cooccurrence_counts, smooth_with_cooccurrence
+from hf_genrec.item_tokenizers.build import build_semantic_ids
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
+from hf_genrec.training.recipe_loading import parse_recipe
+from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
 
 def test_counts_are_symmetric_within_the_window_and_skip_repeats():
@@ -63,7 +63,7 @@ def test_items_consumed_together_share_id_prefixes(tmp_path):
         summary = build_semantic_ids(
             method="rqkmeans", output_dir=out, item_ids=item_ids, embeddings=embeddings, sequences=sequences,
             codebook_size=8, kmeans_iters=10, cooccurrence_weight=weight, cooccurrence_window=1,
-        )
+        ).summary
         assert summary["cooccurrence_weight"] == weight and summary["unique_ids"] == n
         codes = SemanticIdTable.load(out).codes
         return float(np.mean(codes[0::2, 0] == codes[1::2, 0]))
@@ -81,7 +81,7 @@ def test_cpu_recipe_builds_its_ids_with_cooccurrence(tmp_path, monkeypatch):
     recipe_path = Path(__file__).resolve().parents[1] / "training_args" / "tiger-beauty-cpu.yaml"
     monkeypatch.chdir(tmp_path)
     parsed = parse_recipe(recipe_path)
-    ids_recipe, _ = load_rqvae_recipe(parsed.recipe.semantic_id_recipe)
+    ids_recipe, _ = load_item_tokenizer_recipe(parsed.recipe.semantic_id_recipe)
     assert ids_recipe.method == parsed.recipe.semantic_id_method == "rqkmeans"
     assert ids_recipe.cooccurrence_weight > 0 and ids_recipe.cooccurrence_window >= 1
     with pytest.raises(ConfigError, match="'nowhere.yaml' exists neither"):

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 import hf_genrec
 from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
 from hf_genrec.data import load_rec_dataset
-from hf_genrec.models.rqkmeans import RQKMeansConfig, RQKMeansTokenizer
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.item_tokenizers.rqkmeans import RQKMeansConfig, RQKMeansTokenizer
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -50,14 +50,14 @@ def test_rqkmeans_same_seed_same_ids(beauty_embeddings, tmp_path):
 
 
 def test_rqvae_same_seed_same_ids(beauty_embeddings):
-    from hf_genrec.models.semantic_id_builder import train_rqvae_tokenizer
-    from hf_genrec.training.rqvae_args import load_rqvae_recipe
+    from hf_genrec.item_tokenizers.rqvae_training import train_rqvae_tokenizer
+    from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
     item_ids, embeddings = beauty_embeddings
     tables, weights = [], []
     for generator_seed in (1, 2):
         torch.manual_seed(generator_seed)  # train_rqvae_tokenizer seeds from its arguments
-        recipe, args = load_rqvae_recipe(
+        recipe, args = load_item_tokenizer_recipe(
             None, num_levels=2, codebook_size=8, hidden_dims=[32], latent_dim=8, kmeans_iters=5, dropout=0.1,
             num_train_epochs=6, per_device_train_batch_size=32, logging_steps=1000, output_dir="unused", use_cpu=True,
         )
@@ -85,9 +85,9 @@ def beauty_slice(tmp_path_factory, data_dir):
 
 def _train(root, name: str, generator_seed: int, histories):
     """A tiny TIGER (dropout on, shuffled data) trained from the same recipe; its weights and recommendations."""
-    from hf_genrec.training.evaluation import load_saved_model
+    from hf_genrec.inference.saved_models import load_saved_model
     from hf_genrec.training.pipeline import train_from_recipe
-    from hf_genrec.training.recipe import parse_recipe
+    from hf_genrec.training.recipe_loading import parse_recipe
 
     recipe = {
         **TINY_TIGER,
@@ -105,8 +105,8 @@ def _train(root, name: str, generator_seed: int, histories):
     (root / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
     torch.manual_seed(generator_seed)  # the state torch's global generator happens to be in
     train_from_recipe(parse_recipe(root / f"{name}.yaml"))
-    model, tokenizer, _ = load_saved_model(root / name)
-    return load_file(str(root / name / "model.safetensors")), hf_genrec.recommend(model, tokenizer, histories, k=10, num_beams=10)
+    saved = load_saved_model(root / name)
+    return load_file(str(root / name / "model.safetensors")), hf_genrec.recommend(saved.model, saved.processor, histories, k=10, num_beams=10)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from torch import nn
 
 from hf_genrec.models.fast_dropout import ATTENTION_IMPLEMENTATION, FastDropout, fast_dropout
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation, TigerProcessor
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 from hf_genrec.training.trainer import selection_sample
 
 
@@ -62,7 +62,7 @@ def tiny_tiger():
         {"user_id": u, "history": [int(i) for i in rng.choice(table.item_ids, rng.integers(2, 9))], "targets": [int(rng.choice(table.item_ids))]}
         for u in range(6)
     ]
-    return model, TigerDataCollator(tokenizer, max_history=20)(rows)
+    return model, TigerDataCollator(TigerProcessor(tokenizer, max_history=20))(rows)
 
 
 def test_models_use_it_everywhere(tiny_tiger):

@@ -12,16 +12,12 @@ import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from hf_genrec.errors import InvalidInputError, UnknownItemError
-from hf_genrec.generation import (
-    SemanticIdLogitsProcessor,
-    build_id_tables,
-    fast_beam_search,
-    make_prefix_allowed_tokens_fn,
-    recommend,
-)
+from hf_genrec.semantic_ids.constraints import SemanticIdLogitsProcessor, make_prefix_allowed_tokens_fn
+from hf_genrec.semantic_ids.id_trie import build_id_trie
+from hf_genrec.generation import fast_beam_search, recommend
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.models.tiger import TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation, TigerProcessor
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 NUM_BEAMS = 8
 
@@ -42,7 +38,7 @@ def batch(tokenizer):
         {"user_id": u, "history": [int(i) for i in rng.choice(items, rng.integers(1, 12))], "targets": [int(rng.choice(items[:40]))]}
         for u in range(24)
     ]
-    return TigerDataCollator(tokenizer)(rows)
+    return TigerDataCollator(TigerProcessor(tokenizer))(rows)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +57,7 @@ def model(tokenizer, batch) -> TigerForGenerativeRecommendation:
 
 @pytest.fixture(scope="module")
 def tables(tokenizer):
-    return build_id_tables(tokenizer.semantic_id_table)
+    return build_id_trie(tokenizer.semantic_id_table)
 
 
 def _generate(model, batch, **kwargs):
@@ -75,7 +71,7 @@ def _generate(model, batch, **kwargs):
     return out.sequences.view(n, NUM_BEAMS, -1), out.sequences_scores.view(n, NUM_BEAMS)
 
 
-def test_id_tables_accept_exactly_the_catalogue(tokenizer, tables):
+def test_id_trie_accept_exactly_the_catalogue(tokenizer, tables):
     table = tokenizer.semantic_id_table
     codes = torch.as_tensor(table.codes)
     assert torch.equal(tables.state_of(codes), torch.arange(len(table)))
@@ -262,7 +258,7 @@ def test_recommend_validates_and_is_thread_safe(tokenizer, tables, model):
     rng = np.random.default_rng(7)
     items = tokenizer.semantic_id_table.item_ids
     histories = [[int(i) for i in rng.choice(items, 5)] for _ in range(10)]
-    result = recommend(model, tokenizer, histories, k=5, num_beams=NUM_BEAMS, user_ids=list(range(10)), batch_size=4)
+    result = recommend(model, TigerProcessor(tokenizer), histories, k=5, num_beams=NUM_BEAMS, user_ids=list(range(10)), batch_size=4)
     assert len(result) == 10 and all(len(r) == 5 for r in result)
     catalogue = set(items)
     for recs in result:
@@ -272,7 +268,7 @@ def test_recommend_validates_and_is_thread_safe(tokenizer, tables, model):
     outputs = [None] * 4
 
     def run(i):
-        outputs[i] = recommend(model, tokenizer, histories, k=5, num_beams=NUM_BEAMS, user_ids=list(range(10)), batch_size=4)
+        outputs[i] = recommend(model, TigerProcessor(tokenizer), histories, k=5, num_beams=NUM_BEAMS, user_ids=list(range(10)), batch_size=4)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for t in threads:
@@ -281,13 +277,13 @@ def test_recommend_validates_and_is_thread_safe(tokenizer, tables, model):
         t.join()
     assert all(o == result for o in outputs)
     with pytest.raises(InvalidInputError, match="num_beams"):
-        recommend(model, tokenizer, histories, k=NUM_BEAMS + 1, num_beams=NUM_BEAMS)
+        recommend(model, TigerProcessor(tokenizer), histories, k=NUM_BEAMS + 1, num_beams=NUM_BEAMS)
     with pytest.raises(InvalidInputError, match="catalogue"):
-        recommend(model, tokenizer, histories, k=500, num_beams=600)
+        recommend(model, TigerProcessor(tokenizer), histories, k=500, num_beams=600)
     with pytest.raises(InvalidInputError, match="history 1"):
-        recommend(model, tokenizer, [[items[0]], []], k=3)
+        recommend(model, TigerProcessor(tokenizer), [[items[0]], []], k=3)
     with pytest.raises(UnknownItemError, match="31337"):
-        recommend(model, tokenizer, [[items[0], 31337]], k=3)
+        recommend(model, TigerProcessor(tokenizer), [[items[0], 31337]], k=3)
 
 
 def test_recommend_batches_by_length_but_answers_in_input_order(tokenizer, model):
@@ -297,9 +293,9 @@ def test_recommend_batches_by_length_but_answers_in_input_order(tokenizer, model
     histories = [[int(i) for i in rng.choice(items, n)] for n in (9, 1, 6, 2, 12, 3, 7, 1, 4)]
     users = list(range(100, 109))
     exclude = [[], [items[3]], [], [], [items[5], items[6]], [], [], [], []]
-    together = recommend(model, tokenizer, histories, k=5, num_beams=NUM_BEAMS, user_ids=users, exclude=exclude, batch_size=4)
+    together = recommend(model, TigerProcessor(tokenizer), histories, k=5, num_beams=NUM_BEAMS, user_ids=users, exclude=exclude, batch_size=4)
     alone = [
-        recommend(model, tokenizer, [h], k=5, num_beams=NUM_BEAMS, user_ids=[u], exclude=[e], batch_size=1)[0]
+        recommend(model, TigerProcessor(tokenizer), [h], k=5, num_beams=NUM_BEAMS, user_ids=[u], exclude=[e], batch_size=1)[0]
         for h, u, e in zip(histories, users, exclude)
     ]
     assert [[i for i, _ in r] for r in together] == [[i for i, _ in r] for r in alone]

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from hf_genrec.errors import InvalidInputError, UnknownItemError
-from hf_genrec.models.genrec_tokenizer import GenRecTokenizer, register_genrec_tokenizer, user_bucket
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.models.genrec_tokenizer import GenRecTokenizer, user_bucket
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +107,6 @@ def test_save_load_round_trip_and_auto_tokenizer(tokenizer, item_texts, tmp_path
     tokenizer.save_pretrained(tmp_path)
     assert (tmp_path / "semantic_ids.json").exists()
     reloaded = GenRecTokenizer.from_pretrained(tmp_path)
-    register_genrec_tokenizer()
-    register_genrec_tokenizer()  # idempotent
     auto = AutoTokenizer.from_pretrained(tmp_path)
     assert type(auto) is GenRecTokenizer
     texts = item_texts[:50] + ["<a_3><b_1> red nail polish", "ÉCLAT Crème — 50ml"]

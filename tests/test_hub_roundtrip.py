@@ -182,13 +182,13 @@ TIGER_PULL_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import hf_genrec
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoModelForSeq2SeqLM, AutoProcessor
 
     model = AutoModelForSeq2SeqLM.from_pretrained(sys.argv[1])
-    tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+    processor = AutoProcessor.from_pretrained(sys.argv[1])
     histories = json.loads(sys.argv[2])
     print(json.dumps({"class": type(model).__name__,
-                      "recs": hf_genrec.recommend(model, tokenizer, histories, k=5, num_beams=8)}))
+                      "recs": hf_genrec.recommend(model, processor, histories, k=5, num_beams=8)}))
     """
 )
 
@@ -200,8 +200,8 @@ def test_real_tiger_checkpoint_round_trip_recommends_identical_items(hub_server,
 
     import hf_genrec
     from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-    from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
-    from hf_genrec.semantic_ids import SemanticIdTable
+    from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation, TigerProcessor
+    from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
     items = list(range(1, 61))
     table = SemanticIdTable.from_content_codes(items, np.random.default_rng(1).integers(0, 6, (60, 2)), 6)
@@ -210,15 +210,16 @@ def test_real_tiger_checkpoint_round_trip_recommends_identical_items(hub_server,
     model = TigerForGenerativeRecommendation(TigerConfig.from_tokenizer(
         tokenizer, d_model=16, d_ff=32, d_kv=8, num_heads=2, num_layers=1, num_decoder_layers=1)).eval()
     saved = tmp_path / "tiger"
+    processor = TigerProcessor(tokenizer)
     model.save_pretrained(saved)
-    tokenizer.save_pretrained(saved)
+    processor.save_pretrained(saved)
     (saved / "eval_results.json").write_text(json.dumps(EVAL_RESULTS), encoding="utf-8")
 
     repo_id = "org/tiger-beauty"
     run_client(hub_server, tmp_path / "push_home", [sys.executable, "-m", "hf_genrec.cli.main", "push", "--model", str(saved), "--repo-id", repo_id])
     histories = [[1, 2, 3], [10, 20], [59]]
     pulled = last_json(run_client(hub_server, tmp_path / "pull_home", [sys.executable, "-c", TIGER_PULL_SCRIPT, repo_id, json.dumps(histories)]).stdout)
-    local = hf_genrec.recommend(model, tokenizer, histories, k=5, num_beams=8)
+    local = hf_genrec.recommend(model, processor, histories, k=5, num_beams=8)
     assert pulled["class"] == "TigerForGenerativeRecommendation"
     assert [[item for item, _ in row] for row in pulled["recs"]] == [[item for item, _ in row] for row in local]
     np.testing.assert_allclose([[s for _, s in row] for row in pulled["recs"]], [[s for _, s in row] for row in local], atol=1e-5)

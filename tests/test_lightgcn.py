@@ -7,14 +7,7 @@ import pytest
 import torch
 
 from hf_genrec.errors import InvalidInputError
-from hf_genrec.models.colarec.lightgcn import (
-    LightGCNResult,
-    _NegativeSampler,
-    evaluate_ranking,
-    index_interactions,
-    normalized_adjacency,
-    train_lightgcn,
-)
+from hf_genrec.item_tokenizers.lightgcn import LightGCNResult, _NegativeSampler, evaluate_ranking, index_interactions, normalized_adjacency, train_lightgcn
 
 
 def community_graph(n_groups=4, users_per_group=30, items_per_group=25, per_user=6, seed=0):

@@ -17,18 +17,18 @@ from hf_genrec.item_encoders import (
     encode_item_texts,
     encoder_fingerprint,
     load_adapted_encoder,
-    load_item_encoder_recipe,
     load_llm_encoder,
     load_sentence_encoder,
     next_item_pairs,
-    push_item_encoder,
     resolve_base_model,
     train_item_encoder_lora,
 )
-from hf_genrec.item_encoders import lora, sentence_encoder
-from hf_genrec.models.rqkmeans import RQKMeansTokenizer
-from hf_genrec.models.semantic_id_builder import build_semantic_ids
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.hub.item_encoder_push import push_item_encoder
+from hf_genrec.item_encoders import lora_base_models, sentence_encoder
+from hf_genrec.recipes.item_encoder_recipe import load_item_encoder_recipe
+from hf_genrec.item_tokenizers.rqkmeans import RQKMeansTokenizer
+from hf_genrec.item_tokenizers.build import build_semantic_ids
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "training_args" / "item-encoder-lora-beauty.yaml"
@@ -147,13 +147,13 @@ def test_lora_changes_embeddings_and_reloads_identically(minilm_adapter, mini, m
 
 def test_base_resolution_rule(monkeypatch, tmp_path, minilm_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(lora, "_in_hf_cache", lambda hub_id: False)
+    monkeypatch.setattr(lora_base_models, "_in_hf_cache", lambda hub_id: False)
     assert Path(resolve_base_model(DEFAULT_BASE_MODEL_ID)).resolve() == Path(minilm_path).resolve()
     assert resolve_base_model(DEFAULT_BASE_MODEL_ID, base_model=tmp_path) == str(tmp_path)  # explicit wins
     assert resolve_base_model(str(tmp_path)) == str(tmp_path)  # an existing local path as recorded
     with pytest.raises(ConfigError, match="someone/unknown-encoder"):
         resolve_base_model("someone/unknown-encoder")
-    monkeypatch.setattr(lora, "_in_hf_cache", lambda hub_id: True)
+    monkeypatch.setattr(lora_base_models, "_in_hf_cache", lambda hub_id: True)
     assert resolve_base_model("someone/unknown-encoder") == "someone/unknown-encoder"
 
 
@@ -180,7 +180,7 @@ def test_semantic_ids_built_with_the_adapter(minilm_adapter, mini, mini_data, tm
     summary = build_semantic_ids(
         method="rqkmeans", recipe_path=RQ_RECIPE, output_dir=tmp_path / "ids", item_ids=item_ids, texts=texts,
         encoder=str(out), embedding_cache_dir=str(cache), show_progress_bar=False, codebook_size=16, kmeans_iters=5,
-    )
+    ).summary
     assert summary["items"] == summary["unique_ids"] == N_ITEMS
     table = SemanticIdTable.load(tmp_path / "ids")
     assert table.num_items == N_ITEMS and RQKMeansTokenizer.from_pretrained(tmp_path / "ids").semantic_id_table == table
@@ -311,14 +311,15 @@ def test_llm_lora_train_save_reload(tiny_llm, mini, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match=TINY_LLM_ID):
         encode_item_texts(texts, str(out), use_cache=False, show_progress_bar=False)
-    monkeypatch.setitem(lora._LOCAL_BASE_MODELS, TINY_LLM_ID, lambda: str(tiny_llm))
+    monkeypatch.setitem(lora_base_models._LOCAL_BASE_MODELS, TINY_LLM_ID, lambda: str(tiny_llm))
     via_cache_api = encode_item_texts(texts, str(out), use_cache=False, show_progress_bar=False)
     torch.testing.assert_close(via_cache_api, adapted.cpu(), atol=1e-5, rtol=1e-4)
 
 
 PUSH_AND_LOAD = """
 import json, sys, torch
-from hf_genrec.item_encoders import load_adapted_encoder, push_item_encoder
+from hf_genrec.hub.item_encoder_push import push_item_encoder
+from hf_genrec.item_encoders import load_adapted_encoder
 url = push_item_encoder(sys.argv[1], sys.argv[2], private=True)
 torch.set_num_threads(1)
 # a fresh HF_HOME, online: the adapter comes from the Hub; its base id is not there, so the

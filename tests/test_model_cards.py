@@ -12,7 +12,7 @@ import yaml
 from huggingface_hub import ModelCard
 
 from hf_genrec.errors import ConfigError, DataFormatError, InvalidInputError
-from hf_genrec.hub import FAMILIES, find_template, infer_family, parse_eval_results, render_model_card, save_model_card
+from hf_genrec.hub import card_kinds, find_template, infer_family, parse_eval_results, render_model_card, save_model_card
 from hub_fixtures import EVAL_RESULTS, RECIPE_YAML, build_table
 
 
@@ -35,7 +35,7 @@ def _yaml_blocks(text: str) -> list:
     return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", card_kinds())
 def test_card_metadata_model_index_recipe_and_usage(saved_dir, family):
     path = save_model_card(saved_dir, family, repo_id="org/tiger-beauty", base_model="sentence-transformers/all-MiniLM-L6-v2")
     assert path == saved_dir / "README.md"
@@ -109,7 +109,7 @@ def test_missing_template_and_template_dir_override(saved_dir, tmp_path, monkeyp
     card = render_model_card(saved_dir, "tiger", repo_id="org/x")
     assert card.text.strip() == "Custom card for org/x." and card.data.library_name == "hf_genrec"
     with pytest.raises(InvalidInputError, match="unknown model-card family"):
-        find_template("sasrec")
+        find_template("nosuchfamily")
 
 
 def test_bad_evaluation_json_is_reported_with_its_source(saved_dir):

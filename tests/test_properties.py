@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hf_genrec.evaluation import ranking_metrics
-from hf_genrec.generation import SemanticIdLogitsProcessor, build_id_tables, fast_beam_search
+from hf_genrec.semantic_ids.constraints import SemanticIdLogitsProcessor
+from hf_genrec.semantic_ids.id_trie import build_id_trie
+from hf_genrec.generation import fast_beam_search
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
@@ -101,7 +103,7 @@ def test_fast_beam_search_only_yields_catalogue_items(table, seed, blocked, num_
     if data.draw(st.booleans(), label="no exclude"):  # the search may then skip last-level beams that cannot win
         exclude = None
     model = RandomLevelModel(table.codebook_sizes, seed, blocked)
-    tables = build_id_tables(table)
+    tables = build_id_trie(table)
     input_ids = torch.tensor(users)[:, None]
     rows, scores = fast_beam_search(model, input_ids, None, tables, num_beams=num_beams, top_k=top_k, exclude=exclude)
     assert rows.shape == scores.shape == (len(users), top_k)
@@ -134,7 +136,7 @@ def test_logits_processor_allows_exactly_the_catalogue_continuations(table, seed
     offsets = list(np.cumsum([3] + table.codebook_sizes[:-1]))
     vocab = 3 + sum(table.codebook_sizes)
     eos = 1
-    processor = SemanticIdLogitsProcessor(build_id_tables(table), offsets, eos, prompt_length=1)
+    processor = SemanticIdLogitsProcessor(build_id_trie(table), offsets, eos, prompt_length=1)
     rng = np.random.default_rng(seed)
     prefixes = {tuple(row[:level]) for row in table.codes.tolist() for level in range(table.num_levels + 1)}
     input_ids = torch.zeros(batch, 1, dtype=torch.long)  # decoder start token

@@ -21,10 +21,10 @@ import torch
 from hf_genrec.errors import ConfigError
 from hf_genrec.models.colarec import ColaRecConfig, ColaRecForGenerativeRecommendation
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-from hf_genrec.models.rqvae import RQVAETokenizerConfig, RQVAETokenizerModel
+from hf_genrec.item_tokenizers.rqvae import RQVAETokenizerConfig, RQVAETokenizerModel
 from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
 from hf_genrec.remote_code import code_closure, flat_source
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 # Runs where hf_genrec cannot be imported; prints one JSON object.
 REMOTE_SCRIPT = r"""
@@ -122,7 +122,7 @@ def test_checkpoints_load_as_remote_code_without_the_package(data_dir, tmp_path)
     assert json.loads((tiger_dir / "tokenizer_config.json").read_text())["auto_map"] == {
         "AutoTokenizer": ["tokenization_genrec.GenRecTokenizer", None]
     }
-    for name in ("modeling_tiger", "configuration_tiger", "tokenization_genrec", "semantic_ids", "errors"):
+    for name in ("modeling_tiger", "configuration_tiger", "tokenization_genrec", "id_table", "errors"):
         text = (tiger_dir / f"{name}.py").read_text()
         assert "from ..." not in text and "import hf_genrec" not in text and "from hf_genrec" not in text, name
 
@@ -189,7 +189,7 @@ def test_checkpoints_load_as_remote_code_without_the_package(data_dir, tmp_path)
     assert remote["colarec_config"] == "ColaRecConfig"
 
     # the checkpoint re-saved from remote code loads again, without the package, to the same outputs
-    assert {"modeling_tiger.py", "tokenization_genrec.py", "semantic_ids.py"} <= {p.name for p in resave_dir.iterdir()}
+    assert {"modeling_tiger.py", "tokenization_genrec.py", "id_table.py"} <= {p.name for p in resave_dir.iterdir()}
     again = _run_without_package(tmp_path, RESAVED_SCRIPT, str(resave_dir), ",".join(map(str, histories[0])), str(users[0]))
     torch.testing.assert_close(torch.tensor(again), logits[:1, :1], rtol=1e-5, atol=1e-5)
 

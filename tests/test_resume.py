@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
 from hf_genrec import io_utils
 from hf_genrec.io_utils import atomic_path, atomic_save_tensors, atomic_write_json, atomic_write_text
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -110,7 +110,7 @@ def test_package_writers_go_through_the_atomic_path(tmp_path, monkeypatch):
     """ID tables, item-tokenizer files, embedding caches and evaluation exports keep their old
     version when the write is interrupted (the rename is the only step that touches the target)."""
     from hf_genrec.item_encoders import encode_item_texts
-    from hf_genrec.models.rqkmeans import RQKMeansConfig, RQKMeansTokenizer
+    from hf_genrec.item_tokenizers.rqkmeans import RQKMeansConfig, RQKMeansTokenizer
     from hf_genrec.training.pipeline import write_eval_results
 
     old_table = random_table(list(range(1, 21)), seed=0)
@@ -288,7 +288,7 @@ def runs(tmp_path_factory, data_dir):
     """An uninterrupted run (in-process) and a CLI run SIGKILLed after its first checkpoint, then resumed by the CLI."""
     from hf_genrec.data import load_rec_dataset
     from hf_genrec.training.pipeline import train_from_recipe
-    from hf_genrec.training.recipe import parse_recipe
+    from hf_genrec.training.recipe_loading import parse_recipe
 
     root = tmp_path_factory.mktemp("resume")
     write_beauty_slice(data_dir, root / "data", users=100)
@@ -345,7 +345,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(runs):
 
 def _resume_in_process(root: Path, folder: Path) -> dict:
     from hf_genrec.training.pipeline import train_from_recipe
-    from hf_genrec.training.recipe import parse_recipe
+    from hf_genrec.training.recipe_loading import parse_recipe
 
     torch.manual_seed(123)  # the initial weights must not matter: they come from the checkpoint
     return train_from_recipe(parse_recipe(_recipe(root, "crash"), [f"output_dir={folder}"]), resume_from_checkpoint=True)

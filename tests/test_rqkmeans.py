@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hf_genrec.errors import ConfigError, DataFormatError, InvalidInputError
-from hf_genrec.models.rqkmeans import RQKMeansConfig, RQKMeansTokenizer, rqkmeans_semantic_ids
+from hf_genrec.item_tokenizers.rqkmeans import RQKMeansConfig, RQKMeansTokenizer, rqkmeans_semantic_ids
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -11,15 +11,12 @@ import torch
 from transformers import AutoConfig, AutoModel, TrainingArguments
 
 from hf_genrec.errors import CheckpointMismatchError, ConfigError, InvalidInputError
-from hf_genrec.models.rqvae import (
-    RQVAETokenizerConfig,
-    RQVAETokenizerModel,
-    register_rqvae_auto_classes,
-)
-from hf_genrec.models.rqvae.modeling_rqvae import kmeans, rotate_onto
-from hf_genrec.models.semantic_id_builder import train_rqvae_tokenizer
-from hf_genrec.semantic_ids import SemanticIdTable
-from hf_genrec.training.rqvae_args import load_rqvae_recipe
+from hf_genrec.item_tokenizers.rqvae import RQVAETokenizerConfig, RQVAETokenizerModel
+from hf_genrec.remote_code import register_auto_classes
+from hf_genrec.item_tokenizers.rqvae.modeling_rqvae import kmeans, rotate_onto
+from hf_genrec.item_tokenizers.rqvae_training import train_rqvae_tokenizer
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
+from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
 TINY = dict(input_dim=16, hidden_dims=[32, 16], latent_dim=8, num_levels=3, codebook_size=8)
 
@@ -141,8 +138,7 @@ def test_save_load_round_trip_with_table_and_automodel(tmp_path):
     reloaded.train()(x)
     assert torch.equal(before, reloaded.quantizer.codebooks[0].weight)
 
-    register_rqvae_auto_classes()
-    register_rqvae_auto_classes()  # idempotent
+    register_auto_classes(RQVAETokenizerConfig, RQVAETokenizerModel, ["AutoModel"])  # again: idempotent
     assert isinstance(AutoConfig.from_pretrained(tmp_path), RQVAETokenizerConfig)
     auto = AutoModel.from_pretrained(tmp_path)
     assert isinstance(auto, RQVAETokenizerModel)
@@ -170,7 +166,7 @@ def test_trainer_on_real_beauty_embeddings(beauty_subset, tmp_path):
     # crafted duplicates: five items with the text (hence the embedding) of item 0
     embeddings = embeddings.clone()
     embeddings[1:6] = embeddings[0]
-    recipe, args = load_rqvae_recipe(
+    recipe, args = load_item_tokenizer_recipe(
         Path(__file__).resolve().parents[1] / "training_args" / "rqvae-beauty.yaml",
         output_dir=str(tmp_path), codebook_size=32, hidden_dims=[128, 64], latent_dim=16,
         num_train_epochs=25, per_device_train_batch_size=128, logging_steps=50, learning_rate=3e-3,
@@ -185,9 +181,9 @@ def test_trainer_on_real_beauty_embeddings(beauty_subset, tmp_path):
     assert stats["collision_rate"] < 0.2
     dup_ids = {table.codes_of(i) for i in item_ids[:6]}
     assert len(dup_ids) == 6 and len({c[:3] for c in dup_ids}) == 1  # same content codes, distinct IDs
-    logged = [h for h in history["log_history"] if "reconstruction_loss" in h]
+    logged = [h for h in history["log_history"] if "loss_reconstruction" in h]
     assert logged and "usage_level_0" in logged[-1] and "collision_rate" in logged[-1]
-    assert logged[-1]["reconstruction_loss"] < logged[0]["reconstruction_loss"]
+    assert logged[-1]["loss_reconstruction"] < logged[0]["loss_reconstruction"]
     model.save_pretrained(tmp_path / "tok")
     again = RQVAETokenizerModel.from_pretrained(tmp_path / "tok")
     assert np.array_equal(again.encode_codes(embeddings).numpy(), table.codes[:, :3])

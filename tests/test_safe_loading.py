@@ -199,10 +199,10 @@ def test_loading_saved_artefacts_runs_no_pickle(tmp_path, no_pickle):
     """A saved model folder, its tokenizer and ID table, and an item tokenizer load with pickle disabled."""
     import hf_genrec
     from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-    from hf_genrec.models.rqkmeans import RQKMeansConfig, RQKMeansTokenizer
+    from hf_genrec.item_tokenizers.rqkmeans import RQKMeansConfig, RQKMeansTokenizer
     from hf_genrec.models.tiger import TigerConfig, TigerForGenerativeRecommendation
-    from hf_genrec.semantic_ids import SemanticIdTable
-    from hf_genrec.training.evaluation import load_saved_model
+    from hf_genrec.semantic_ids.id_table import SemanticIdTable
+    from hf_genrec.inference.saved_models import load_saved_model
 
     embeddings = torch.randn(30, 8, generator=torch.Generator().manual_seed(0))
     rqk = RQKMeansTokenizer(RQKMeansConfig(num_levels=2, codebook_size=4, num_iters=3))
@@ -213,9 +213,9 @@ def test_loading_saved_artefacts_runs_no_pickle(tmp_path, no_pickle):
     TigerForGenerativeRecommendation(config).save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
 
-    model, loaded_tokenizer, _ = load_saved_model(tmp_path / "model")
-    assert loaded_tokenizer.semantic_id_table == table
-    assert len(hf_genrec.recommend(model, loaded_tokenizer, [[1, 2]], k=3, num_beams=4)[0]) == 3
+    saved = load_saved_model(tmp_path / "model")
+    assert saved.processor.semantic_id_table == table
+    assert len(hf_genrec.recommend(saved.model, saved.processor, [[1, 2]], k=3, num_beams=4)[0]) == 3
     again = RQKMeansTokenizer.from_pretrained(tmp_path / "item_tokenizer")
     assert torch.equal(again.encode_codes(embeddings), rqk.encode_codes(embeddings))
     assert SemanticIdTable.load(tmp_path / "item_tokenizer") == table

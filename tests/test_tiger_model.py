@@ -10,13 +10,10 @@ import torch
 
 from hf_genrec.errors import ConfigError, InvalidInputError, UnknownItemError
 from hf_genrec.models.genrec_tokenizer import GenRecTokenizer
-from hf_genrec.models.tiger import (
-    TigerConfig,
-    TigerDataCollator,
-    TigerForGenerativeRecommendation,
-    register_tiger_auto_classes,
-)
-from hf_genrec.semantic_ids import SemanticIdTable
+from hf_genrec.models.processing_utils import EvalCollator
+from hf_genrec.models.registry import register_family
+from hf_genrec.models.tiger import TIGER, TigerConfig, TigerDataCollator, TigerForGenerativeRecommendation, TigerProcessor
+from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 TINY = dict(d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2, dropout_rate=0.0)
 
@@ -58,7 +55,8 @@ def test_defaults_follow_the_paper():
 
 
 def test_collator_truncates_left_and_builds_labels(tokenizer, rows):
-    batch = TigerDataCollator(tokenizer, max_history=5, keep_eval_fields=True)(rows)
+    processor = TigerProcessor(tokenizer, max_history=5)
+    batch = {**TigerDataCollator(processor)(rows), **EvalCollator(processor)(rows)}
     levels = tokenizer.num_levels
     longest = max(min(len(r["history"]), 5) for r in rows)
     assert batch["input_ids"].shape == (len(rows), 1 + levels * longest)
@@ -68,14 +66,15 @@ def test_collator_truncates_left_and_builds_labels(tokenizer, rows):
     assert batch["labels"].tolist() == [tokenizer.encode_item(r["targets"][0]) for r in rows]
     assert batch["targets"] == [r["targets"] for r in rows] and batch["exclude"] == [r["exclude"] for r in rows]
     with pytest.raises(UnknownItemError, match="424242"):
-        TigerDataCollator(tokenizer)([{"user_id": 1, "history": [424242], "targets": [1]}])
+        TigerDataCollator(TigerProcessor(tokenizer))([{"user_id": 1, "history": [424242], "targets": [1]}])
     with pytest.raises(InvalidInputError):
-        TigerDataCollator(tokenizer)([{"user_id": 1, "history": [], "targets": [1]}])
+        TigerDataCollator(TigerProcessor(tokenizer))([{"user_id": 1, "history": [], "targets": [1]}])
 
 
 def test_loss_and_logits_cover_only_each_levels_codes(tokenizer, rows, model):
     cfg = model.config
-    batch = TigerDataCollator(tokenizer, keep_eval_fields=True)(rows)
+    processor = TigerProcessor(tokenizer)
+    batch = {**EvalCollator(processor)(rows), **TigerDataCollator(processor)(rows)}
     model.zero_grad()
     out = model(**batch)  # eval fields are ignored
     logits = out.logits
@@ -105,7 +104,7 @@ def test_initial_loss_is_near_uniform(tokenizer, rows):
     """With the head's std d_model^-0.5 the untrained loss is close to log(codebook size), not ~40."""
     torch.manual_seed(3)
     fresh = TigerForGenerativeRecommendation(TigerConfig.from_tokenizer(tokenizer, **TINY))
-    loss = fresh(**TigerDataCollator(tokenizer)(rows)).loss.item()
+    loss = fresh(**TigerDataCollator(TigerProcessor(tokenizer))(rows)).loss.item()
     uniform = float(np.mean([math.log(k) for k in tokenizer.codebook_sizes]))
     assert 0.5 * uniform < loss < 1.6 * uniform
 
@@ -118,7 +117,7 @@ def test_level_logits_match_forward(tokenizer, rows, feed_forward_proj):
         TigerConfig.from_tokenizer(tokenizer, **TINY, feed_forward_proj=feed_forward_proj)
     ).eval()
     cfg = model.config
-    batch = TigerDataCollator(tokenizer)(rows)
+    batch = TigerDataCollator(TigerProcessor(tokenizer))(rows)
     mask = batch["attention_mask"]
     assert (mask == 0).any(), "the rows must pad some histories"
     with torch.no_grad():
@@ -149,7 +148,7 @@ def test_level_logits_match_forward(tokenizer, rows, feed_forward_proj):
 def test_level_cache_reorder_follows_the_beams(tokenizer, rows, model):
     """Reordering the cache to other rows (repeats, other beams of the same user) equals decoding those rows afresh."""
     cfg = model.config
-    batch = TigerDataCollator(tokenizer)(rows)
+    batch = TigerDataCollator(TigerProcessor(tokenizer))(rows)
     codes = batch["labels"][:, : cfg.num_levels] - torch.tensor(cfg.level_offsets)
     users = codes.shape[0]
     with torch.no_grad():
@@ -170,8 +169,7 @@ def test_level_cache_reorder_follows_the_beams(tokenizer, rows, model):
 def test_save_and_auto_load_give_identical_outputs(tokenizer, rows, model, tmp_path):
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    register_tiger_auto_classes()
-    register_tiger_auto_classes()  # idempotent
+    register_family(TIGER)  # importing hf_genrec registered it; registering again is harmless
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
@@ -180,7 +178,7 @@ def test_save_and_auto_load_give_identical_outputs(tokenizer, rows, model, tmp_p
     assert type(loaded) is TigerForGenerativeRecommendation
     assert loaded.decoder.embed_tokens.weight.data_ptr() == loaded.shared.weight.data_ptr()
     auto_tok = AutoTokenizer.from_pretrained(tmp_path)
-    batch = TigerDataCollator(auto_tok)(rows)
+    batch = TigerDataCollator(TigerProcessor(auto_tok))(rows)
     with torch.no_grad():
         torch.testing.assert_close(loaded(**batch).logits, model(**batch).logits, atol=0, rtol=0)
         generated = loaded.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], num_beams=3)

@@ -15,7 +15,7 @@ from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
 from hf_genrec.data import load_rec_dataset
 from hf_genrec.errors import ConfigError
 from hf_genrec.training.pipeline import train_from_recipe
-from hf_genrec.training.recipe import parse_recipe
+from hf_genrec.training.recipe_loading import parse_recipe
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +61,18 @@ def test_training_selects_on_validation_and_tests_once(trained):
 
 
 def test_reload_with_auto_classes_recommends_the_same(trained):
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoModelForSeq2SeqLM, AutoProcessor, AutoTokenizer
 
     root, _, dataset = trained
     model = AutoModelForSeq2SeqLM.from_pretrained(root / "out")
-    tokenizer = AutoTokenizer.from_pretrained(root / "out")
+    processor = AutoProcessor.from_pretrained(root / "out")
     assert type(model).__name__ == "TigerForGenerativeRecommendation"
-    assert type(tokenizer).__name__ == "GenRecTokenizer"
+    assert type(processor).__name__ == "TigerProcessor" and processor.max_history == 20
+    assert type(AutoTokenizer.from_pretrained(root / "out")).__name__ == "GenRecTokenizer"
     histories = [row["history"] for row in dataset.splits()["test"].select(range(8))]
-    first = hf_genrec.recommend(model, tokenizer, histories, k=5, num_beams=10)
+    first = hf_genrec.recommend(model, processor, histories, k=5, num_beams=10)
     again = hf_genrec.recommend(
-        AutoModelForSeq2SeqLM.from_pretrained(root / "out"), AutoTokenizer.from_pretrained(root / "out"),
+        AutoModelForSeq2SeqLM.from_pretrained(root / "out"), AutoProcessor.from_pretrained(root / "out"),
         histories, k=5, num_beams=10,
     )
     assert [[i for i, _ in r] for r in first] == [[i for i, _ in r] for r in again]
@@ -103,7 +104,7 @@ def test_recipe_errors(tmp_path):
     with pytest.raises(ConfigError, match="key 'd_model' expects int, got 'big'"):
         parse_recipe(path)
     path.write_text("output_dir: x\nmodel_family: gpt\n")
-    with pytest.raises(ConfigError, match="model_family must be 'tiger' or 'colarec'"):
+    with pytest.raises(ConfigError, match="unknown model family 'gpt'"):
         parse_recipe(path)
 
 
@@ -126,13 +127,13 @@ def test_bf16_recipe_trains_after_an_fp32_trainer_in_the_same_process(tmp_path, 
     from accelerate.state import AcceleratorState
     from safetensors.torch import load_file
 
-    from hf_genrec.models.semantic_id_builder import train_rqvae_tokenizer
-    from hf_genrec.training.rqvae_args import load_rqvae_recipe
+    from hf_genrec.item_tokenizers.rqvae_training import train_rqvae_tokenizer
+    from hf_genrec.recipes.item_tokenizer_recipe import load_item_tokenizer_recipe
 
     write_beauty_slice(data_dir, tmp_path / "data", users=60)
     dataset = load_rec_dataset("beauty-slice", tmp_path / "data")
     item_ids = list(dataset.catalogue.item_ids)
-    rq_recipe, rq_args = load_rqvae_recipe(
+    rq_recipe, rq_args = load_item_tokenizer_recipe(
         None, num_levels=2, codebook_size=8, hidden_dims=[16], latent_dim=4, kmeans_iters=3, num_train_epochs=1,
         per_device_train_batch_size=64, logging_steps=1000, output_dir=str(tmp_path / "rq"), use_cpu=True,
     )
@@ -160,30 +161,25 @@ def test_shipped_recipes_parse():
 
 def test_trainer_ranks_rows_in_dataset_order(trained):
     """Evaluation decodes users sorted by history length; rank() must answer row i with row i's items."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoModelForSeq2SeqLM, AutoProcessor
 
-    from hf_genrec.generation import build_id_tables
-    from hf_genrec.models.tiger import TigerDataCollator
-    from hf_genrec.training.arguments import GenRecTrainingArguments
+    from hf_genrec.recipes.training_arguments import GenRecTrainingArguments
     from hf_genrec.training.trainer import GenRecTrainer
 
     root, _, dataset = trained
     out = root / "out"
-    model, tokenizer = AutoModelForSeq2SeqLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    model, processor = AutoModelForSeq2SeqLM.from_pretrained(out), AutoProcessor.from_pretrained(out)
     trainer = GenRecTrainer(
         model=model,
         args=GenRecTrainingArguments(output_dir=str(root / "rank"), report_to="none", use_cpu=True, per_device_eval_batch_size=8),
-        processing_class=tokenizer,
-        id_tables=build_id_tables(tokenizer.semantic_id_table),
-        item_ids=tokenizer.semantic_id_table.item_ids,
-        eval_collator=TigerDataCollator(tokenizer, keep_eval_fields=True),
+        processor=processor,
     )
     rows = dataset.splits(20)["validation"].select(range(40))
     histories, users = list(rows["history"]), list(rows["user_id"])
     lengths = [len(h) for h in histories]
     assert lengths != sorted(lengths), "the rows must not already be in length order"
     ranked, targets, _, _ = trainer.rank(rows, top_k=5, num_beams=10)
-    expected = hf_genrec.recommend(model, tokenizer, histories, k=5, num_beams=10, user_ids=users, batch_size=1)
+    expected = hf_genrec.recommend(model, processor, histories, k=5, num_beams=10, user_ids=users, batch_size=1)
     assert ranked.tolist() == [[item for item, _ in rec] for rec in expected]
     assert targets[:, 0].tolist() == [t[0] for t in rows["targets"]]
 
@@ -191,22 +187,17 @@ def test_trainer_ranks_rows_in_dataset_order(trained):
 def test_trainer_model_card_is_hf_genrec_card(trained):
     """`Trainer.push_to_hub` writes its card with create_model_card: ours carries the model-index."""
     from huggingface_hub import ModelCard
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoModelForSeq2SeqLM, AutoProcessor
 
-    from hf_genrec.generation import build_id_tables
-    from hf_genrec.training.arguments import GenRecTrainingArguments
+    from hf_genrec.recipes.training_arguments import GenRecTrainingArguments
     from hf_genrec.training.trainer import GenRecTrainer
 
     root, result, _ = trained
     out = root / "out"
-    tokenizer = AutoTokenizer.from_pretrained(out)
     trainer = GenRecTrainer(
         model=AutoModelForSeq2SeqLM.from_pretrained(out),
         args=GenRecTrainingArguments(output_dir=str(out), report_to="none", use_cpu=True),
-        processing_class=tokenizer,
-        id_tables=build_id_tables(tokenizer.semantic_id_table),
-        item_ids=tokenizer.semantic_id_table.item_ids,
-        eval_collator=None,
+        processor=AutoProcessor.from_pretrained(out),
     )
     trainer.create_model_card(model_name="tiger-test")
     card = ModelCard.load(out / "README.md").data.to_dict()

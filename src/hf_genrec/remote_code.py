@@ -154,4 +154,28 @@ class RemoteCodeConfigMixin:
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
 
-__all__ = ["RemoteCodeConfigMixin", "code_closure", "flat_source", "is_package_class", "save_remote_code"]
+def register_auto_classes(
+    config_class: type,
+    model_class: type | None = None,
+    auto_classes: Iterable[str] = (),
+    tokenizer_class: type | None = None,
+    processor_class: type | None = None,
+) -> None:
+    """The package's one way to register with transformers' Auto classes (idempotent).
+
+    ``AutoConfig`` learns ``config_class.model_type``; each name in ``auto_classes`` (e.g.
+    ``"AutoModelForSeq2SeqLM"``) learns ``model_class``; ``AutoTokenizer`` / ``AutoProcessor`` learn
+    the tokenizer / processor of the config.
+    """
+    import transformers
+
+    transformers.AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    for name in auto_classes:
+        getattr(transformers, name).register(config_class, model_class, exist_ok=True)
+    if tokenizer_class is not None:
+        transformers.AutoTokenizer.register(config_class, tokenizer_class=tokenizer_class, exist_ok=True)
+    if processor_class is not None:
+        transformers.AutoProcessor.register(config_class, processor_class, exist_ok=True)
+
+
+__all__ = ["RemoteCodeConfigMixin", "code_closure", "flat_source", "is_package_class", "register_auto_classes", "save_remote_code"]

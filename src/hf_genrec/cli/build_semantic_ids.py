@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build_semantic_ids(args: argparse.Namespace) -> dict:
-    from ..models.semantic_id_builder import build_semantic_ids
+    from ..item_tokenizers.build import build_semantic_ids
 
     return build_semantic_ids(
         dataset_name=args.dataset,
@@ -43,4 +43,4 @@ def run_build_semantic_ids(args: argparse.Namespace) -> dict:
         seed=args.seed,
         embedding_cache_dir=args.cache_dir,
         encoder=args.encoder,
-    )
+    ).summary

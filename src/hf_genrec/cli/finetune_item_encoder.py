@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_finetune_item_encoder(args: argparse.Namespace) -> dict:
-    from ..item_encoders.lora import load_item_encoder_recipe, train_item_encoder_lora
+    from ..item_encoders.lora_training import train_item_encoder_lora
+    from ..recipes.item_encoder_recipe import load_item_encoder_recipe
 
     recipe, training_args = load_item_encoder_recipe(
         args.config,

@@ -38,14 +38,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> dict:
     from ..training.pipeline import train_from_recipe
-    from ..training.recipe import parse_recipe
+    from ..training.recipe_loading import parse_recipe
 
     overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
     return train_from_recipe(parse_recipe(args.config, overrides), resume_from_checkpoint=args.resume_from_checkpoint)
 
 
 def run_evaluate(args: argparse.Namespace) -> dict:
-    from ..training.evaluation import evaluate_saved_model
+    from ..inference.saved_models import evaluate_saved_model
 
     with tempfile.TemporaryDirectory() as scratch:
         return evaluate_saved_model(
@@ -55,7 +55,7 @@ def run_evaluate(args: argparse.Namespace) -> dict:
 
 
 def run_recommend(args: argparse.Namespace) -> dict:
-    from ..training.evaluation import recommend_with_saved_model
+    from ..inference.saved_models import recommend_with_saved_model
 
     return recommend_with_saved_model(
         args.model, args.history, top_k=args.top_k, num_beams=args.num_beams, user_id=args.user_id,

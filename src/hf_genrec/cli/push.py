@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..hub.model_cards import FAMILIES
+from ..hub.model_cards import card_kinds
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +13,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     push.add_argument("--repo-id", required=True, help="target repository, e.g. org/tiger-beauty")
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the logged-in token)")
-    push.add_argument("--family", choices=FAMILIES, default=None,
+    push.add_argument("--family", choices=card_kinds(), default=None,
                       help="model-card template when the directory has no README.md (default: from config.json)")
     push.add_argument("--refresh-card", action="store_true",
                       help="re-render README.md even if the directory already has an hf_genrec card")

@@ -1,16 +1,20 @@
-"""Constrained decoding of semantic IDs: ID tables, generate() constraints, fast beam search, recommend()."""
+"""Ranking the catalogue: fast exact constrained beam search for generative models, exact top-k for
+item scorers, and recommend().  (The trie of valid IDs and the ``generate()`` constraints live in
+:mod:`hf_genrec.semantic_ids`; they are re-exported here for convenience.)"""
 
-from .constrained import SemanticIdLogitsProcessor, make_prefix_allowed_tokens_fn
+from ..semantic_ids.constraints import SemanticIdLogitsProcessor, make_prefix_allowed_tokens_fn
+from ..semantic_ids.id_trie import SemanticIdTrie, build_id_trie
 from .fast_beam_search import fast_beam_search
-from .id_tables import SemanticIdTables, build_id_tables
-from .recommend import get_id_tables, recommend
+from .ranking import get_id_trie, rank_batch
+from .recommend import recommend
 
 __all__ = [
-    "SemanticIdTables",
-    "build_id_tables",
-    "make_prefix_allowed_tokens_fn",
     "SemanticIdLogitsProcessor",
+    "SemanticIdTrie",
+    "build_id_trie",
     "fast_beam_search",
+    "get_id_trie",
+    "make_prefix_allowed_tokens_fn",
+    "rank_batch",
     "recommend",
-    "get_id_tables",
 ]

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import InvalidInputError
-from .id_tables import SemanticIdTables
+from ..semantic_ids.id_trie import SemanticIdTrie
 
 
 def _reorder(model: Any, cache: Any, row_index: torch.Tensor) -> Any:
@@ -50,7 +50,7 @@ def _reorder(model: Any, cache: Any, row_index: torch.Tensor) -> Any:
     return cache if result is None else result
 
 
-def _exclude_mask(item_rows: torch.Tensor, tables: SemanticIdTables, exclude: Sequence[Sequence[int]]) -> torch.Tensor:
+def _exclude_mask(item_rows: torch.Tensor, tables: SemanticIdTrie, exclude: Sequence[Sequence[int]]) -> torch.Tensor:
     """Boolean [B, n]: True where the beam's item is in that user's ``exclude`` list (item ids)."""
     batch = item_rows.shape[0]  # len(exclude) == batch: fast_beam_search checked it
     width = max((len(e) for e in exclude), default=0)
@@ -88,7 +88,7 @@ def fast_beam_search(
     model: Any,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None,
-    id_tables: SemanticIdTables,
+    id_trie: SemanticIdTrie,
     num_beams: int = 20,
     top_k: int = 10,
     exclude: Sequence[Sequence[int]] | None = None,
@@ -116,7 +116,7 @@ def fast_beam_search(
         raise InvalidInputError(f"exclude has {len(exclude)} lists for a batch of {batch}")
     shards = cpu_shard_count(batch, input_ids.device) if num_shards is None else min(int(num_shards), batch)
     if shards <= 1:
-        return _search(model, input_ids, attention_mask, id_tables, num_beams, top_k, exclude, encoder_inputs)
+        return _search(model, input_ids, attention_mask, id_trie, num_beams, top_k, exclude, encoder_inputs)
     bounds = [batch * i // shards for i in range(shards + 1)]
     caller_threads = torch.get_num_threads()
     threads = max(1, caller_threads // shards)
@@ -130,7 +130,7 @@ def fast_beam_search(
         }
         with torch.inference_mode(inference):
             return _search(
-                model, input_ids[lo:hi], None if attention_mask is None else attention_mask[lo:hi], id_tables,
+                model, input_ids[lo:hi], None if attention_mask is None else attention_mask[lo:hi], id_trie,
                 num_beams, top_k, None if exclude is None else exclude[lo:hi], part,
             )
 
@@ -230,14 +230,14 @@ def _search(
     model: Any,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None,
-    id_tables: SemanticIdTables,
+    id_trie: SemanticIdTrie,
     num_beams: int,
     top_k: int,
     exclude: Sequence[Sequence[int]] | None,
     encoder_inputs: dict[str, Any],
 ) -> tuple[torch.LongTensor, torch.FloatTensor]:
     device = input_ids.device
-    tables = id_tables.to(device)
+    tables = id_trie.to(device)
     input_ids, attention_mask, encoder_inputs = _trim_padding(input_ids, attention_mask, encoder_inputs)
     enc, enc_mask = model.encode_for_decoding(input_ids=input_ids, attention_mask=attention_mask, **encoder_inputs)
     batch = enc.shape[0]

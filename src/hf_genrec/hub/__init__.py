@@ -1,7 +1,8 @@
 """Hub integration: model cards rendered from ``hub_cards/`` templates, and pushing saved model directories."""
 
 from .model_cards import (
-    FAMILIES,
+    card_info,
+    card_kinds,
     find_template,
     infer_family,
     load_eval_results,
@@ -12,7 +13,8 @@ from .model_cards import (
 from .push import check_model_dir, has_own_model_card, push_model_dir
 
 __all__ = [
-    "FAMILIES",
+    "card_info",
+    "card_kinds",
     "check_model_dir",
     "find_template",
     "has_own_model_card",

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -26,10 +27,10 @@ import yaml
 
 from ..errors import ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_write_text
-from ..semantic_ids import SEMANTIC_ID_FILE
-from ..training.yaml_recipes import load_recipe_yaml
+from ..models.registry import family_names, family_of_model_type, get_family
+from ..semantic_ids.id_table import SEMANTIC_ID_FILE
+from ..recipes.yaml_recipes import load_recipe_yaml
 
-FAMILIES = ("tiger", "colarec", "rqvae_tokenizer")
 EVAL_RESULTS_FILE = "eval_results.json"
 RECIPE_FILE = "recipe.yaml"
 MODEL_CARD_FILE = "README.md"
@@ -40,11 +41,35 @@ _SOURCE_TREE_CARDS = Path(__file__).resolve().parents[3] / "hub_cards"
 _METRIC_KEY = re.compile(r"^([A-Za-z][A-Za-z_]*)@(\d+)$")
 _METRIC_NAMES = {"recall": "Recall", "ndcg": "NDCG", "hr": "HR", "hit": "HitRate", "hitrate": "HitRate",
                  "mrr": "MRR", "precision": "Precision", "map": "MAP"}
-_FAMILY_INFO = {
-    "tiger": {"tags": ["tiger", "sequential-recommendation"], "task_name": "Sequential Recommendation"},
-    "colarec": {"tags": ["colarec", "collaborative-filtering"], "task_name": "Top-K Recommendation"},
-    "rqvae_tokenizer": {"tags": ["rq-vae", "item-tokenizer"], "task_name": "Recommendation"},
+@dataclass(frozen=True)
+class CardInfo:
+    """What a card needs to know of a model kind: its template file, tags and task name."""
+
+    template: str
+    tags: tuple[str, ...]
+    task_name: str
+
+
+# Item tokenizers are not recommender families, but they are published too.
+_ITEM_TOKENIZER_CARDS = {
+    "rqvae_tokenizer": CardInfo("rqvae_tokenizer.md", ("rq-vae", "item-tokenizer"), "Recommendation"),
 }
+
+
+def card_kinds() -> list[str]:
+    """Every kind of model a card can be rendered for: the registered families and the item tokenizers."""
+    return family_names() + sorted(_ITEM_TOKENIZER_CARDS)
+
+
+def card_info(family: str) -> CardInfo:
+    if family in _ITEM_TOKENIZER_CARDS:
+        return _ITEM_TOKENIZER_CARDS[family]
+    if family not in family_names():
+        raise InvalidInputError(f"unknown model-card family {family!r}; expected one of {card_kinds()}")
+    registered = get_family(family)
+    return CardInfo(registered.card_template, registered.card_tags, registered.task_name)
+
+
 _BASE_TAGS = ["hf_genrec", "recommendation", "generative-recommendation", "semantic-ids"]
 _CONFIG_NOISE = {"transformers_version", "architectures", "model_type", "auto_map", "id2label", "label2id",
                  "_name_or_path", "torch_dtype", "dtype", "output_attentions", "output_hidden_states",
@@ -53,16 +78,15 @@ _CONFIG_NOISE = {"transformers_version", "architectures", "model_type", "auto_ma
 
 # ---------------------------------------------------------------------------------------------- templates
 def find_template(family: str, template_dir: str | os.PathLike | None = None) -> Path:
-    """Path of ``<family>.md``: ``template_dir``, else ``$HF_GENREC_HUB_CARDS``, else ``<source tree>/hub_cards``."""
-    if family not in FAMILIES:
-        raise InvalidInputError(f"unknown model-card family {family!r}; expected one of {list(FAMILIES)}")
+    """Path of the family's template: ``template_dir``, else ``$HF_GENREC_HUB_CARDS``, else ``<source tree>/hub_cards``."""
+    template = card_info(family).template
     if template_dir is not None:
         directory, origin = Path(template_dir), "template_dir argument"
     elif os.environ.get(TEMPLATE_DIR_ENV):
         directory, origin = Path(os.environ[TEMPLATE_DIR_ENV]), f"${TEMPLATE_DIR_ENV}"
     else:
         directory, origin = _SOURCE_TREE_CARDS, "the source tree's hub_cards/"
-    path = directory / f"{family}.md"
+    path = directory / template
     if not path.is_file():
         raise ConfigError(
             f"model-card template {path} not found (looked in {origin}); pass template_dir=... or set "
@@ -73,14 +97,11 @@ def find_template(family: str, template_dir: str | os.PathLike | None = None) ->
 
 def infer_family(model_dir: str | os.PathLike) -> str | None:
     """The card family of a saved model, from ``config.json``'s ``model_type`` (``None`` if not ours)."""
-    model_type = str(_read_config(Path(model_dir)).get("model_type", "")).lower()
-    if "colarec" in model_type:
-        return "colarec"
-    if "rqvae" in model_type or "rq_vae" in model_type:
-        return "rqvae_tokenizer"
-    if "tiger" in model_type:
-        return "tiger"
-    return None
+    model_type = str(_read_config(Path(model_dir)).get("model_type", ""))
+    if model_type in _ITEM_TOKENIZER_CARDS:
+        return model_type
+    family = family_of_model_type(model_type)
+    return family.name if family is not None else None
 
 
 # ---------------------------------------------------------------------------------------------- eval results
@@ -97,7 +118,7 @@ def parse_eval_results(
     records = [data] if isinstance(data, Mapping) else data
     if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
         raise DataFormatError("evaluation results must be a JSON object or a list of objects", path=source)
-    task_name = _FAMILY_INFO.get(family, _FAMILY_INFO["tiger"])["task_name"]
+    task_name = card_info(family).task_name
     results = []
     for index, record in enumerate(records):
         where = f"{source}[{index}]" if len(records) > 1 else source
@@ -191,7 +212,7 @@ def render_model_card(
         license=license,
         base_model=base_model,
         datasets=dataset_names or None,
-        tags=_BASE_TAGS + _FAMILY_INFO[family]["tags"] + list(tags or []),
+        tags=_BASE_TAGS + list(card_info(family).tags) + list(tags or []),
         metrics=sorted({r.metric_type for r in results}) or None,
         model_name=name if results else None,  # only the model-index needs it in the metadata
         eval_results=results or None,
@@ -229,7 +250,7 @@ def save_model_card(model_dir: str | os.PathLike, family: str | None = None, **k
     if family is None:
         raise ConfigError(
             f"cannot tell the model family of {model_dir} from config.json's model_type; "
-            f"pass family= one of {list(FAMILIES)}"
+            f"pass family= one of {card_kinds()}"
         )
     card = render_model_card(model_dir, family, **kwargs)
     path = model_dir / MODEL_CARD_FILE

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError
-from ..semantic_ids import SEMANTIC_ID_FILE, SemanticIdTable
+from ..semantic_ids.id_table import SEMANTIC_ID_FILE, SemanticIdTable
 from .model_cards import LIBRARY_NAME, MODEL_CARD_FILE, save_model_card
 
 DEFAULT_COMMIT_MESSAGE = "Upload hf_genrec model"

@@ -1,23 +1,18 @@
 """Item text encoders: sentence-transformers embeddings of catalogue texts, cached on disk; decoder-only
-LLM encoders (mean / last-token pooling); LoRA adaptation on collaborative signal."""
+LLM encoders (mean / last-token pooling); LoRA adaptation on collaborative signal.
 
-from .llm_encoder import POOLING_MODES, is_plain_transformers_dir, load_llm_encoder
-from .lora import (
-    DEFAULT_BASE_MODEL_ID,
-    ItemEncoderLoraArguments,
-    adapter_fingerprint,
-    add_lora_adapter,
-    evaluate_pairs,
-    is_adapter_dir,
-    load_adapted_encoder,
-    load_item_encoder_recipe,
-    next_item_pairs,
-    push_item_encoder,
-    register_local_base_model,
-    resolve_base_model,
-    save_adapter,
-    train_item_encoder_lora,
-)
+Modules, lowest first: ``llm_encoder`` (plain transformers checkpoints + pooling), ``plain_encoder``
+(any non-adapter encoder: identity and loading), ``lora_base_models`` (where an adapter's base comes
+from), ``lora_adapters`` (add / save / fingerprint / load an adapter), ``sentence_encoder`` (any
+encoder by name, the embedding cache), ``item_pairs`` (training pairs and their measure),
+``lora_training`` (the adaptation run).
+"""
+
+from .item_pairs import evaluate_pairs, next_item_pairs, pair_dataset, split_pairs
+from .llm_encoder import is_plain_transformers_dir, load_llm_encoder
+from .lora_adapters import adapter_fingerprint, add_lora_adapter, is_adapter_dir, load_adapted_encoder, save_adapter
+from .lora_base_models import DEFAULT_BASE_MODEL_ID, register_local_base_model, resolve_base_model
+from .lora_training import train_item_encoder_lora
 from .sentence_encoder import (
     default_cache_dir,
     default_encoder_path,
@@ -29,8 +24,6 @@ from .sentence_encoder import (
 
 __all__ = [
     "DEFAULT_BASE_MODEL_ID",
-    "ItemEncoderLoraArguments",
-    "POOLING_MODES",
     "adapter_fingerprint",
     "add_lora_adapter",
     "default_cache_dir",
@@ -42,13 +35,13 @@ __all__ = [
     "is_adapter_dir",
     "is_plain_transformers_dir",
     "load_adapted_encoder",
-    "load_item_encoder_recipe",
     "load_llm_encoder",
     "load_sentence_encoder",
     "next_item_pairs",
-    "push_item_encoder",
+    "pair_dataset",
     "register_local_base_model",
     "resolve_base_model",
     "save_adapter",
+    "split_pairs",
     "train_item_encoder_lora",
 ]

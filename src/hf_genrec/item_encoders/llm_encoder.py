@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-
-POOLING_MODES = ("mean", "lasttoken")
+from ..recipes.item_encoder_recipe import POOLING_MODES
 DEFAULT_POOLING = "mean"
 ST_MODULES_FILE = "modules.json"
 

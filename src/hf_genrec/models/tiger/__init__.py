@@ -1,31 +1,16 @@
-"""TIGER generative retriever (Rajput et al., 2023): configuration, model, data collator."""
+"""TIGER generative retriever (Rajput et al., 2023): configuration, model, processor; registered as family "tiger"."""
 
-from .collator_tiger import TigerDataCollator
-from .configuration_tiger import TigerConfig, register_tiger_config
+from .configuration_tiger import TigerConfig
+from .family import TIGER, TigerRecipe
 from .modeling_tiger import TigerForGenerativeRecommendation, TigerPreTrainedModel
-
-
-def register_tiger_auto_classes() -> None:
-    """Register TIGER with AutoConfig / AutoModel / AutoModelForSeq2SeqLM and its tokenizer (idempotent).
-
-    It lives here, not in modeling_tiger.py, because checkpoints carry modeling_tiger.py as remote
-    code, and that file may only import modules that travel with it.
-    """
-    from transformers import AutoModel, AutoModelForSeq2SeqLM
-
-    from ..genrec_tokenizer import register_genrec_tokenizer
-
-    register_tiger_config()
-    AutoModel.register(TigerConfig, TigerForGenerativeRecommendation, exist_ok=True)
-    AutoModelForSeq2SeqLM.register(TigerConfig, TigerForGenerativeRecommendation, exist_ok=True)
-    register_genrec_tokenizer()
-
+from .processing_tiger import TigerDataCollator, TigerProcessor
 
 __all__ = [
+    "TIGER",
     "TigerConfig",
+    "TigerDataCollator",
     "TigerForGenerativeRecommendation",
     "TigerPreTrainedModel",
-    "TigerDataCollator",
-    "register_tiger_auto_classes",
-    "register_tiger_config",
+    "TigerProcessor",
+    "TigerRecipe",
 ]

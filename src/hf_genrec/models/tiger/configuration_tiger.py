@@ -123,11 +123,4 @@ class TigerConfig(RemoteCodeConfigMixin, PretrainedConfig):
         )
 
 
-def register_tiger_config() -> None:
-    """Register model_type "tiger" with AutoConfig (idempotent)."""
-    from transformers import AutoConfig
-
-    AutoConfig.register("tiger", TigerConfig, exist_ok=True)
-
-
-__all__ = ["TigerConfig", "register_tiger_config"]
+__all__ = ["TigerConfig"]

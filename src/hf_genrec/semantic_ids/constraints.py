@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .id_tables import SemanticIdTables, build_id_tables
+from .id_trie import SemanticIdTrie, build_id_trie
 
 
 def _layout(tokenizer) -> tuple[list[int], int]:
@@ -60,12 +60,12 @@ class SemanticIdLogitsProcessor(LogitsProcessor):
 
     def __init__(
         self,
-        id_tables: SemanticIdTables,
+        id_trie: SemanticIdTrie,
         level_offsets: Sequence[int],
         eos_token_id: int,
         prompt_length: int = 1,
     ) -> None:
-        self.id_tables = id_tables
+        self.id_trie = id_trie
         self.level_offsets = [int(o) for o in level_offsets]
         self.eos_token_id = int(eos_token_id)
         self.prompt_length = int(prompt_length)
@@ -73,10 +73,10 @@ class SemanticIdLogitsProcessor(LogitsProcessor):
     @classmethod
     def from_tokenizer(cls, tokenizer, prompt_length: int = 1, device: torch.device | str = "cpu") -> "SemanticIdLogitsProcessor":
         offsets, eos = _layout(tokenizer)
-        return cls(build_id_tables(tokenizer.semantic_id_table, device), offsets, eos, prompt_length)
+        return cls(build_id_trie(tokenizer.semantic_id_table, device), offsets, eos, prompt_length)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        tables = self.id_tables.to(scores.device)
+        tables = self.id_trie.to(scores.device)
         generated = input_ids[:, self.prompt_length :]
         level = generated.shape[1]
         out = torch.full_like(scores, float("-inf"))

@@ -16,28 +16,24 @@ from typing import Mapping, Sequence
 
 import torch
 
+from ..data.window_pairs import window_pairs
 from ..errors import InvalidInputError
+from .standardize import standardize
 
 
 def cooccurrence_counts(
     sequences: Mapping[int, Sequence[int]] | Sequence[Sequence[int]], item_ids: Sequence[int], window: int
 ) -> torch.Tensor:
     """Symmetric sparse ``[N, N]`` counts of item pairs at most ``window`` positions apart (rows: ``item_ids`` order)."""
-    if window < 1:
-        raise InvalidInputError(f"co-occurrence window must be >= 1, got {window}")
     row_of = {int(item): row for row, item in enumerate(item_ids)}
     pairs: Counter[tuple[int, int]] = Counter()
-    named = sequences.items() if isinstance(sequences, Mapping) else enumerate(sequences)
-    for user, items in named:
+    for user, a, b in window_pairs(sequences, window):
         try:
-            rows = [row_of[int(item)] for item in items]
+            ra, rb = row_of[a], row_of[b]
         except KeyError as err:
             raise InvalidInputError(f"training sequence of user {user} holds item {err.args[0]}, which the catalogue lacks") from None
-        for a in range(len(rows)):
-            for b in range(a + 1, min(len(rows), a + 1 + window)):
-                if rows[a] != rows[b]:
-                    pairs[(rows[a], rows[b])] += 1
-                    pairs[(rows[b], rows[a])] += 1
+        pairs[(ra, rb)] += 1
+        pairs[(rb, ra)] += 1
     n = len(item_ids)
     index = torch.tensor(list(pairs.keys()), dtype=torch.long).reshape(-1, 2).T
     counts = torch.tensor(list(pairs.values()), dtype=torch.float32)
@@ -56,8 +52,7 @@ def smooth_with_cooccurrence(
         raise InvalidInputError(f"co-occurrence weight must be >= 0, got {weight}")
     if embeddings.ndim != 2 or embeddings.shape[0] != len(item_ids):
         raise InvalidInputError(f"embeddings of shape {tuple(embeddings.shape)} for {len(item_ids)} items")
-    x = embeddings.float()
-    z = (x - x.mean(0)) / x.std(0).clamp_min(1e-6) if x.shape[0] > 1 else x - x.mean(0)
+    z = standardize(embeddings)
     if weight == 0:
         return z
     counts = cooccurrence_counts(sequences, item_ids, window)

@@ -1,4 +1,4 @@
-"""Recipe of an item-tokenizer build (RQ-VAE or RQ-KMeans), read from YAML with HfArgumentParser.
+"""Recipe of an item-tokenizer build (RQ-VAE, RQ-KMeans or ColaRec GIDs), read from YAML with HfArgumentParser.
 
 One flat YAML holds both the recipe fields below and ``transformers.TrainingArguments`` fields
 (optimiser, learning rate, epochs, batch size), e.g. ``training_args/rqvae-beauty.yaml``.
@@ -15,16 +15,20 @@ from transformers import TrainingArguments
 from ..errors import ConfigError
 from .yaml_recipes import parse_with_defaults
 
-METHODS = ("rqvae", "rqkmeans")
+METHODS = ("rqvae", "rqkmeans", "colarec-kmeans")
 
 
 @dataclass
-class RQVAERecipe:
-    """What to tokenize and how (the optimiser lives in TrainingArguments)."""
+class ItemTokenizerRecipe:
+    """What to tokenize and how: the item text encoder, the co-occurrence mix, the quantiser (RQ-VAE,
+    RQ-KMeans, or ColaRec's LightGCN + constrained k-means GIDs); the optimiser lives in TrainingArguments."""
 
     dataset: str = field(default="amazon-beauty", metadata={"help": "dataset name for hf_genrec.data.load_rec_dataset"})
     data_dir: str | None = field(default=None, metadata={"help": "benchmark data directory (default: the data layer's)"})
-    method: str = field(default="rqvae", metadata={"help": "rqvae (trained) or rqkmeans (residual k-means, no training)"})
+    method: str = field(
+        default="rqvae",
+        metadata={"help": "rqvae (trained), rqkmeans (residual k-means, no training) or colarec-kmeans (LightGCN + size-capped k-means)"},
+    )
     encoder: str | None = field(
         default=None, metadata={"help": "sentence-transformers model id or path (default: bundled all-MiniLM-L6-v2)"}
     )
@@ -32,8 +36,8 @@ class RQVAERecipe:
     embedding_cache_dir: str | None = field(
         default=None, metadata={"help": "embedding cache (default: $HF_GENREC_CACHE or ~/.cache/hf_genrec/embeddings)"}
     )
-    num_levels: int = field(default=3, metadata={"help": "content levels of a semantic ID"})
-    codebook_size: int = field(default=256, metadata={"help": "codes per level"})
+    num_levels: int = field(default=3, metadata={"help": "content levels of a semantic ID (colarec-kmeans: all levels)"})
+    codebook_size: int = field(default=256, metadata={"help": "codes per level (colarec-kmeans: clusters a level)"})
     hidden_dims: list[int] = field(default_factory=lambda: [512, 256, 128], metadata={"help": "RQ-VAE MLP widths"})
     latent_dim: int = field(default=32, metadata={"help": "RQ-VAE latent width"})
     beta: float = field(default=0.25, metadata={"help": "commitment weight"})
@@ -50,13 +54,16 @@ class RQVAERecipe:
         metadata={"help": "add this times the mean standardised embedding of items co-occurring in training sequences (0: text only)"},
     )
     cooccurrence_window: int = field(default=3, metadata={"help": "positions apart that count as co-occurring"})
+    lightgcn_epochs: int = field(default=20, metadata={"help": "colarec-kmeans: LightGCN epochs (BPR on training interactions)"})
+    lightgcn_dim: int = field(default=64, metadata={"help": "colarec-kmeans: LightGCN embedding width"})
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"recipe field 'method' must be one of {METHODS}, got {self.method!r}")
         if self.cooccurrence_weight < 0:
             raise ConfigError(f"recipe field 'cooccurrence_weight' must be >= 0, got {self.cooccurrence_weight}")
-        for name in ("num_levels", "codebook_size", "latent_dim", "embedding_batch_size", "cooccurrence_window"):
+        for name in ("num_levels", "codebook_size", "latent_dim", "embedding_batch_size", "cooccurrence_window",
+                     "lightgcn_epochs", "lightgcn_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"recipe field {name!r} must be >= 1, got {getattr(self, name)}")
 
@@ -88,15 +95,15 @@ DEFAULT_TRAINING_VALUES: dict[str, Any] = {
 }
 
 
-def load_rqvae_recipe(
+def load_item_tokenizer_recipe(
     path: str | os.PathLike | None = None, **overrides: Any
-) -> tuple[RQVAERecipe, TrainingArguments]:
+) -> tuple[ItemTokenizerRecipe, TrainingArguments]:
     """Parse a flat YAML recipe (recipe + TrainingArguments keys) over :data:`DEFAULT_TRAINING_VALUES`;
     ``overrides`` win over the file.
 
     Unknown keys and bad values raise :class:`ConfigError` naming the file.
     """
-    return parse_with_defaults((RQVAERecipe, TrainingArguments), DEFAULT_TRAINING_VALUES, path, overrides, "rqvae_output")
+    return parse_with_defaults((ItemTokenizerRecipe, TrainingArguments), DEFAULT_TRAINING_VALUES, path, overrides, "rqvae_output")
 
 
-__all__ = ["DEFAULT_TRAINING_VALUES", "METHODS", "RQVAERecipe", "load_rqvae_recipe"]
+__all__ = ["DEFAULT_TRAINING_VALUES", "METHODS", "ItemTokenizerRecipe", "load_item_tokenizer_recipe"]

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...errors import DataFormatError, InvalidInputError
-from ...evaluation.metrics import pad_lists, ranking_metrics
-from ...io_utils import atomic_save_tensors
+from ..errors import DataFormatError, InvalidInputError
+from ..evaluation.metrics import pad_lists, ranking_metrics
+from ..io_utils import atomic_save_tensors
 
 logger = logging.getLogger(__name__)
 

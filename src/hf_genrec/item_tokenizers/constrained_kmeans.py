@@ -4,16 +4,18 @@ With ``levels = l`` and ``clusters = K``, a cluster at level ``t`` (1-based, ``t
 most ``K^(l-t)`` items, so every leaf cluster holds at most ``K`` items and the last code is simply
 the item's index inside its leaf.  Every item therefore gets a distinct path by construction,
 without TIGER's extra disambiguation level.  The capacity is enforced in the assignment step of
-Lloyd's algorithm: items claim their nearest non-full centroid, the items with the most to lose
+Lloyd's algorithm (seeded by the package's k-means++): items claim their nearest non-full centroid, the items with the most to lose
 (largest gap between their best and second-best centroid) first.  Deterministic for a seed.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from ...errors import InvalidInputError
-from ...semantic_ids import SemanticIdTable
+from ..errors import InvalidInputError
+from ..semantic_ids.id_table import SemanticIdTable
+from .kmeans import kmeans_plus_plus
 
 METHOD = "colarec-kmeans"
 
@@ -21,20 +23,6 @@ METHOD = "colarec-kmeans"
 def _sq_distances(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     d = (x * x).sum(1)[:, None] - 2.0 * x @ centroids.T + (centroids * centroids).sum(1)[None, :]
     return np.maximum(d, 0.0)
-
-
-def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    centroids = [x[rng.integers(len(x))]]
-    closest = _sq_distances(x, centroids[0][None, :])[:, 0]
-    for _ in range(1, k):
-        total = closest.sum()
-        if total <= 0:  # fewer distinct points than clusters: pick unused points at random
-            idx = rng.integers(len(x))
-        else:
-            idx = int(rng.choice(len(x), p=closest / total))
-        centroids.append(x[idx])
-        closest = np.minimum(closest, _sq_distances(x, x[idx][None, :])[:, 0])
-    return np.stack(centroids)
 
 
 def capacity_assign(distances: np.ndarray, max_size: int) -> np.ndarray:
@@ -80,7 +68,8 @@ def constrained_kmeans(
     if n_clusters >= n:
         return np.arange(n, dtype=np.int64)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    centroids = _kmeans_plus_plus(x, n_clusters, rng)
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    centroids = kmeans_plus_plus(torch.from_numpy(x), n_clusters, generator).numpy()
     labels = None
     for _ in range(max_iter):
         new = capacity_assign(_sq_distances(x, centroids), max_size)

@@ -17,8 +17,9 @@ import torch
 
 from ..errors import CheckpointMismatchError, ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_save_tensors, atomic_write_json, read_json
-from ..semantic_ids import SEMANTIC_ID_FILE, SemanticIdTable
-from .rqvae.modeling_rqvae import kmeans, nearest_centroid
+from ..semantic_ids.id_table import SEMANTIC_ID_FILE, SemanticIdTable
+from .kmeans import kmeans, nearest_centroid
+from .standardize import standardization
 
 CONFIG_FILE = "rqkmeans_config.json"
 WEIGHTS_FILE = "rqkmeans.safetensors"
@@ -82,8 +83,7 @@ class RQKMeansTokenizer:
         """Fit every level's centroids on the residuals of the previous levels."""
         self.centroids = None
         x = self._check(embeddings)
-        self.mean = x.mean(0)
-        self.std = x.std(0).clamp_min(1e-6) if x.shape[0] > 1 else torch.ones(x.shape[1])
+        self.mean, self.std = standardization(x)
         residual = self._standardize(x)
         generator = torch.Generator().manual_seed(self.config.seed)
         levels = []

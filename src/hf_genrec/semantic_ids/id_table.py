@@ -17,8 +17,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import CheckpointMismatchError, DataFormatError, UnknownItemError
-from .io_utils import atomic_write_json, read_json
+from ..errors import CheckpointMismatchError, DataFormatError, UnknownItemError
+from ..io_utils import atomic_write_json, read_json
 
 SEMANTIC_ID_FILE = "semantic_ids.json"
 

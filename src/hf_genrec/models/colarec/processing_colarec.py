@@ -1,10 +1,10 @@
-"""ColaRec encoder inputs and training batches, built from ids with ``datasets`` and a collator.
+"""ColaRec's input path: ``ColaRecProcessor`` (histories -> item-content inputs), training features and collator.
 
 An item's content is ``[ITEM_SLOT, text tokens]``; the model replaces the slot's word embedding by
 the item's learned atom embedding (``item_slot_ids`` says which item).
 
-* Recommendation input ``X_u = [TASK, c_i1, c_i2, ...]``: the user's *other* training items, most
-  recent last, never the target (``ColaRecCollator`` drops the target even if a row lists it).
+* Recommendation input ``X_u = [TASK, c_i1, c_i2, ...]`` (``ColaRecProcessor``): the user's *other* items,
+  most recent last, never the target (``ColaRecCollator`` drops the target even if a row lists it).
 * Indexing input ``X_i = [TASK, c_i, USER_SLOT × n]``: the item's content and up to
   ``users_per_item`` users who interacted with it in training (never the row's own user).
 * Training batch for a row (user u, target i): ``rec_*`` (X_u, labels = GID(i)), ``pos_*`` (X_i,
@@ -18,21 +18,26 @@ Negatives, sibling items and user slots are drawn in the collator, so they chang
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 from datasets import Dataset
 
-from ..errors import InvalidInputError, UnknownItemError
-from ..semantic_ids import SemanticIdTable
+from ...errors import DataFormatError, InvalidInputError, UnknownItemError
+from ...io_utils import atomic_save_tensors
+from ...semantic_ids.id_table import SemanticIdTable
+from ..genrec_tokenizer.tokenization_genrec import GenRecTokenizer
+from ..processing_utils import HUB_KWARGS, PROCESSOR_FILE, GenRecProcessor, check_tokenizer_matches_config, pad_rows, resolve_file
 
 # item-position ids (ColaRec's "info position"): 0 = task / end / padding, 1 = item slot,
 # 2 = user slots, 3... = text tokens inside the item
 POS_NONE, POS_ITEM_SLOT, POS_USER_SLOT, POS_TEXT = 0, 1, 2, 3
-DEFAULT_SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>", "<task>", "<item>", "<user>")
+COLAREC_TOKENS = ("<task>", "<item>", "<user>")  # task prompt and the item / user slot placeholders
 
 
 @dataclass
@@ -101,22 +106,6 @@ class ColaRecFeatureConfig:
 
 
 # ---------------------------------------------------------------------------------------- text
-def train_item_text_tokenizer(
-    texts: Iterable[str], vocab_size: int = 8000, special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS
-):
-    """A Unigram ``tokenizers.Tokenizer`` trained on the item corpus (offline, about a second)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-
-    tokenizer = Tokenizer(models.Unigram())
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size, special_tokens=list(special_tokens), unk_token="<unk>", show_progress=False
-    )
-    tokenizer.train_from_iterator(list(texts), trainer=trainer)
-    return tokenizer
-
-
 def tokenize_item_texts(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> list[list[int]]:
     """Token ids of each text (no special tokens), cut to ``max_tokens``.
 
@@ -135,68 +124,58 @@ def tokenize_item_texts(tokenizer: Any, texts: Sequence[str], max_tokens: int) -
     return [list(map(int, row))[:max_tokens] for row in ids]
 
 
-# ---------------------------------------------------------------------------------------- features
-class ColaRecFeatures:
-    """Maps item / user ids to model rows and builds encoder-input lists.
+# ---------------------------------------------------------------------------------------- processor
+ITEM_TOKENS_FILE = "colarec_item_tokens.safetensors"
+
+
+class ColaRecProcessor(GenRecProcessor):
+    """Histories -> ColaRec encoder inputs ``[TASK, c_i1, c_i2, ...]`` with ``c_i = [ITEM_SLOT, text tokens]``.
 
     Item rows follow the semantic-ID table (row ``r`` of the model's atom-item table is
-    ``table.item_ids[r]``); user rows are the sorted training users.  Only training interactions
-    are known here: they define who saw what (negatives) and who indexes an item.
+    ``table.item_ids[r]``); ``item_token_ids[r]`` are the text tokens of that item.  The processor
+    carries these tokens, so a saved checkpoint recommends without the dataset.
     """
 
     def __init__(
         self,
         table: SemanticIdTable,
         item_token_ids: Sequence[Sequence[int]],
-        train_interactions: Sequence[tuple[int, int]],
         special: ColaRecSpecialTokens,
         config: ColaRecFeatureConfig | None = None,
-    ):
+        tokenizer: Any = None,
+    ) -> None:
         self.table = table
         self.config = config or ColaRecFeatureConfig()
         self.special = special
+        self.tokenizer = tokenizer
         if len(item_token_ids) != table.num_items:
             raise InvalidInputError(f"{len(item_token_ids)} tokenised items for a table of {table.num_items} items")
         cap = self.config.max_tokens_per_item
         self.item_tokens = [list(map(int, toks))[:cap] for toks in item_token_ids]
-        self.codes = np.asarray(table.codes, dtype=np.int64)
-        self.user_ids = sorted({int(u) for u, _ in train_interactions})
-        self._user_row = {u: r for r, u in enumerate(self.user_ids)}
-        self.user_items: dict[int, set[int]] = defaultdict(set)  # user id -> item rows seen in training
-        self.item_users: list[list[int]] = [[] for _ in range(table.num_items)]  # item row -> user rows
-        for user, item in train_interactions:
-            row = self.item_row(item)
-            if row not in self.user_items[int(user)]:
-                self.user_items[int(user)].add(row)
-                self.item_users[row].append(self._user_row[int(user)])
-        # GID prefix groups for the contrastive positives
-        self._prefix_groups: list[dict[tuple, np.ndarray]] = []
-        for depth in (1, 2):
-            groups: dict[tuple, list[int]] = defaultdict(list)
-            for row, code in enumerate(map(tuple, self.codes[:, :depth].tolist())):
-                groups[code].append(row)
-            self._prefix_groups.append({k: np.asarray(v) for k, v in groups.items()})
+
+    @classmethod
+    def from_catalogue(cls, tokenizer: Any, texts: Sequence[str], config: ColaRecFeatureConfig | None = None) -> "ColaRecProcessor":
+        """A processor whose item contents are ``texts`` (one per row of the tokenizer's ID table), tokenised."""
+        config = config or ColaRecFeatureConfig()
+        special = ColaRecSpecialTokens.from_tokenizer(tokenizer, *COLAREC_TOKENS)
+        tokens = tokenize_item_texts(tokenizer, texts, config.max_tokens_per_item)
+        return cls(tokenizer.semantic_id_table, tokens, special, config, tokenizer=tokenizer)
 
     # ------------------------------------------------------------------ lookups
+    @property
+    def semantic_id_table(self) -> SemanticIdTable:
+        return self.table
+
+    @property
+    def item_ids(self) -> list[int]:
+        return self.table.item_ids
+
     @property
     def num_items(self) -> int:
         return self.table.num_items
 
-    @property
-    def num_users(self) -> int:
-        return len(self.user_ids)
-
     def item_row(self, item_id: int) -> int:
         return self.table.row_of(item_id)
-
-    def user_row(self, user_id: int) -> int:
-        try:
-            return self._user_row[int(user_id)]
-        except KeyError:
-            raise UnknownItemError(f"user {user_id!r} has no training interaction, so no user embedding") from None
-
-    def labels(self, item_row: int) -> list[int]:
-        return self.codes[item_row].tolist()
 
     # ------------------------------------------------------------------ sequences
     def _item_content(self, row: int) -> tuple[list[int], list[int], list[int]]:
@@ -246,7 +225,121 @@ class ColaRecFeatures:
             out["user_slot_ids"] = user_slots
         return out
 
-    # ------------------------------------------------------------------ datasets
+    def stack(self, prefix: str, examples: list[dict[str, list[int]]], labels: list[list[int]] | None = None) -> dict:
+        """Pad examples into the ``<prefix>input_ids`` / ``attention_mask`` / slot tensors the model reads."""
+        pad = self.special.pad_token_id
+        out = {
+            f"{prefix}input_ids": pad_rows([e["input_ids"] for e in examples], pad),
+            f"{prefix}attention_mask": pad_rows([[1] * len(e["input_ids"]) for e in examples], 0),
+            f"{prefix}item_slot_ids": pad_rows([e["item_slot_ids"] for e in examples], -1),
+            f"{prefix}item_position_ids": pad_rows([e["item_position_ids"] for e in examples], POS_NONE),
+        }
+        if any("user_slot_ids" in e for e in examples):
+            out[f"{prefix}user_slot_ids"] = pad_rows([e.get("user_slot_ids", [-1] * len(e["input_ids"])) for e in examples], -1)
+        if labels is not None:
+            out[f"{prefix}labels"] = torch.as_tensor(labels, dtype=torch.long)
+        return out
+
+    def __call__(self, histories: Sequence[Sequence[int]], user_ids: Sequence[int | None] | None = None) -> dict[str, torch.Tensor]:
+        """Encoder inputs for ``encode_for_decoding`` (user ids are not part of ColaRec's recommendation input)."""
+        self.check_batch(histories, user_ids)
+        examples = []
+        for i, history in enumerate(histories):
+            if len(history) == 0:
+                raise InvalidInputError(f"history {i}: empty history: at least one item is needed to recommend")
+            examples.append(self.user_input([self.item_row(item) for item in history]))
+        return self.stack("", examples)
+
+    def check_model(self, config: Any) -> None:
+        if self.tokenizer is not None:
+            check_tokenizer_matches_config(config, self.tokenizer)
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature_config": asdict(self.config), "special_tokens": asdict(self.special)}
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[str]:
+        if self.tokenizer is None:
+            raise InvalidInputError("a ColaRecProcessor built without its tokenizer cannot be saved")
+        files = list(self.tokenizer.save_pretrained(save_directory))
+        width = max((len(t) for t in self.item_tokens), default=0)
+        tokens = torch.full((len(self.item_tokens), max(width, 1)), -1, dtype=torch.int32)
+        for row, toks in enumerate(self.item_tokens):
+            tokens[row, : len(toks)] = torch.as_tensor(toks, dtype=torch.int32)
+        path = Path(save_directory) / ITEM_TOKENS_FILE
+        atomic_save_tensors(path, {"item_tokens": tokens}, metadata={"format": "hf_genrec.colarec_item_tokens/1"})
+        return files + [str(path)] + super().save_pretrained(save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "ColaRecProcessor":
+        from safetensors.torch import load_file
+
+        config = cls.read_config(pretrained_model_name_or_path, **kwargs)
+        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+        tokenizer = GenRecTokenizer.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        path = resolve_file(pretrained_model_name_or_path, ITEM_TOKENS_FILE, **kwargs)
+        if not path.is_file():
+            raise DataFormatError("ColaRec item tokens not found", path=path)
+        tokens = load_file(str(path))["item_tokens"]
+        rows = [[int(t) for t in row if t >= 0] for row in tokens.tolist()]
+        try:
+            feature_config = ColaRecFeatureConfig(**config["feature_config"])
+            special = ColaRecSpecialTokens(**config["special_tokens"])
+        except (KeyError, TypeError) as exc:
+            raise DataFormatError(f"invalid ColaRec processor config ({exc})", path=path.parent / PROCESSOR_FILE) from None
+        return cls(tokenizer.semantic_id_table, rows, special, feature_config, tokenizer=tokenizer)
+
+
+# ---------------------------------------------------------------------------------------- training features
+class ColaRecFeatures:
+    """Who saw what in training: negatives, the users that index an item, GID-prefix siblings.
+
+    User rows are the sorted training users.  Only training interactions are known here.
+    """
+
+    def __init__(self, processor: ColaRecProcessor, train_interactions: Sequence[tuple[int, int]]):
+        self.processor = processor
+        self.table = processor.table
+        self.config = processor.config
+        self.special = processor.special
+        self.codes = np.asarray(self.table.codes, dtype=np.int64)
+        self.user_ids = sorted({int(u) for u, _ in train_interactions})
+        self._user_row = {u: r for r, u in enumerate(self.user_ids)}
+        self.user_items: dict[int, set[int]] = defaultdict(set)  # user id -> item rows seen in training
+        self.item_users: list[list[int]] = [[] for _ in range(self.table.num_items)]  # item row -> user rows
+        for user, item in train_interactions:
+            row = self.item_row(item)
+            if row not in self.user_items[int(user)]:
+                self.user_items[int(user)].add(row)
+                self.item_users[row].append(self._user_row[int(user)])
+        # GID prefix groups for the contrastive positives
+        self._prefix_groups: list[dict[tuple, np.ndarray]] = []
+        for depth in (1, 2):
+            groups: dict[tuple, list[int]] = defaultdict(list)
+            for row, code in enumerate(map(tuple, self.codes[:, :depth].tolist())):
+                groups[code].append(row)
+            self._prefix_groups.append({k: np.asarray(v) for k, v in groups.items()})
+
+    @property
+    def num_items(self) -> int:
+        return self.table.num_items
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    def item_row(self, item_id: int) -> int:
+        return self.table.row_of(item_id)
+
+    def user_row(self, user_id: int) -> int:
+        try:
+            return self._user_row[int(user_id)]
+        except KeyError:
+            raise UnknownItemError(f"user {user_id!r} has no training interaction, so no user embedding") from None
+
+    def labels(self, item_row: int) -> list[int]:
+        return self.codes[item_row].tolist()
+
     def train_dataset(self, rows: Dataset, min_history: int = 1) -> Dataset:
         """Training rows ``{user_id, history, target}`` from a split with ``history`` / ``targets``.
 
@@ -272,20 +365,12 @@ class ColaRecFeatures:
 
 
 # ---------------------------------------------------------------------------------------- collator
-def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    out = torch.full((len(rows), width), value, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
-    return out
-
-
 class ColaRecCollator:
     """Pads ColaRec examples into the prefixed tensors ``ColaRecForGenerativeRecommendation`` reads.
 
     Rows with ``target`` are recommendation rows (``rec_``/``pos_``/``neg_``/``sib_`` groups; the
     ``with_*`` flags drop groups a run does not need); rows with only ``item_id`` are indexing
-    rows (``index_`` group); rows with ``targets`` (evaluation) go through ``collate_eval``.
+    rows (``index_`` group).  Evaluation batches come from ``EvalCollator(processor)``.
     """
 
     def __init__(
@@ -353,20 +438,6 @@ class ColaRecCollator:
         return row
 
     # ------------------------------------------------------------------ batching
-    def _stack(self, prefix: str, examples: list[dict[str, list[int]]], labels: list[list[int]] | None) -> dict:
-        pad = self.features.special.pad_token_id
-        out = {
-            f"{prefix}input_ids": _pad([e["input_ids"] for e in examples], pad),
-            f"{prefix}attention_mask": _pad([[1] * len(e["input_ids"]) for e in examples], 0),
-            f"{prefix}item_slot_ids": _pad([e["item_slot_ids"] for e in examples], -1),
-            f"{prefix}item_position_ids": _pad([e["item_position_ids"] for e in examples], POS_NONE),
-        }
-        if any("user_slot_ids" in e for e in examples):
-            out[f"{prefix}user_slot_ids"] = _pad([e.get("user_slot_ids", [-1] * len(e["input_ids"])) for e in examples], -1)
-        if labels is not None:
-            out[f"{prefix}labels"] = torch.as_tensor(labels, dtype=torch.long)
-        return out
-
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         f = self.features
         rec_rows = [r for r in rows if "target" in r]
@@ -380,50 +451,40 @@ class ColaRecCollator:
             for r in rec_rows:
                 target = f.item_row(r["target"])
                 history = [f.item_row(i) for i in r["history"] if i != r["target"]]  # never leak the target
-                rec.append(f.user_input(history))
+                rec.append(f.processor.user_input(history))
                 rec_labels.append(f.labels(target))
                 if self.with_pos_neg:
                     user_row = f._user_row.get(int(r["user_id"]))
                     negative = self.sample_negative(r["user_id"], target)
-                    pos.append(f.item_input(target, self.sample_users(target, user_row)))
-                    neg.append(f.item_input(negative, self.sample_users(negative, user_row)))
+                    pos.append(f.processor.item_input(target, self.sample_users(target, user_row)))
+                    neg.append(f.processor.item_input(negative, self.sample_users(negative, user_row)))
                     pos_labels.append(f.labels(target))
                     neg_labels.append(f.labels(negative))
                     if self.with_sibling:
                         sibling = self.sample_sibling(target)
-                        sib.append(f.item_input(sibling, self.sample_users(sibling, user_row)))
-            batch.update(self._stack("rec_", rec, rec_labels))
+                        sib.append(f.processor.item_input(sibling, self.sample_users(sibling, user_row)))
+            batch.update(self.features.processor.stack("rec_", rec, rec_labels))
             if self.with_pos_neg:
-                batch.update(self._stack("pos_", pos, pos_labels if self.label_item_inputs else None))
-                batch.update(self._stack("neg_", neg, neg_labels if self.label_item_inputs else None))
+                batch.update(self.features.processor.stack("pos_", pos, pos_labels if self.label_item_inputs else None))
+                batch.update(self.features.processor.stack("neg_", neg, neg_labels if self.label_item_inputs else None))
             if sib:
-                batch.update(self._stack("sib_", sib, None))
+                batch.update(self.features.processor.stack("sib_", sib, None))
         if index_rows:
             examples, labels = [], []
             for r in index_rows:
                 row = f.item_row(r["item_id"])
-                examples.append(f.item_input(row, self.sample_users(row)))
+                examples.append(f.processor.item_input(row, self.sample_users(row)))
                 labels.append(f.labels(row))
-            batch.update(self._stack("index_", examples, labels))
-        return batch
-
-    def collate_eval(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Unprefixed encoder inputs for ``encode_for_decoding`` plus the rows' ids, targets and exclusions."""
-        f = self.features
-        examples = [f.user_input([f.item_row(i) for i in r["history"]]) for r in rows]
-        batch: dict[str, Any] = self._stack("", examples, None)
-        batch["user_id"] = [int(r["user_id"]) for r in rows]
-        batch["targets"] = [list(r.get("targets", [])) for r in rows]
-        batch["exclude"] = [list(r.get("exclude", [])) for r in rows]
+            batch.update(self.features.processor.stack("index_", examples, labels))
         return batch
 
 
 __all__ = [
+    "COLAREC_TOKENS",
     "ColaRecCollator",
+    "ColaRecProcessor",
     "ColaRecFeatureConfig",
     "ColaRecFeatures",
     "ColaRecSpecialTokens",
-    "DEFAULT_SPECIAL_TOKENS",
     "tokenize_item_texts",
-    "train_item_text_tokenizer",
 ]

@@ -1,0 +1,154 @@
+"""Loading, scoring and querying a saved model folder (what `hf-genrec evaluate` / `recommend` run)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data import RecDataset, load_rec_dataset
+from ..errors import CheckpointMismatchError, DataFormatError
+from ..generation import recommend
+from ..io_utils import read_json
+from ..models.processing_utils import PROCESSOR_FILE
+from ..models.registry import ModelFamily, family_names, family_of_model_type
+from ..recipes.training_arguments import GenRecTrainingArguments
+from ..recipes.yaml_recipes import load_recipe_yaml
+from ..training.pipeline import RECIPE_FILE, write_eval_results
+from ..training.trainer import GenRecTrainer
+
+
+@dataclass
+class SavedModel:
+    """A folder written by `hf-genrec train`: the model, its processor, its family and its training recipe."""
+
+    model: Any
+    processor: Any
+    family: ModelFamily
+    recipe: dict
+    directory: Path
+
+
+def read_saved_recipe(model_dir: str | os.PathLike) -> dict:
+    """The ``recipe.yaml`` a training run saved beside its model (``{}`` when there is none)."""
+    path = Path(model_dir) / RECIPE_FILE
+    return load_recipe_yaml(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def family_of_dir(model_dir: str | os.PathLike) -> ModelFamily:
+    """The registered family of a saved model folder, from ``config.json``'s ``model_type``."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise DataFormatError("not a saved model folder (no config.json)", path=model_dir)
+    config = read_json(model_dir / "config.json", "model config")
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    family = family_of_model_type(str(model_type))
+    if family is None:
+        raise CheckpointMismatchError(
+            f"{model_dir / 'config.json'}: model_type {model_type!r} is not a recommender family of hf_genrec "
+            f"({', '.join(family_names())})"
+        )
+    return family
+
+
+def load_saved_model(model_dir: str | os.PathLike, dataset: RecDataset | None = None) -> SavedModel:
+    """Model and processor of a saved folder.
+
+    A folder saved before processors were saved (no ``processor_config.json``) gets its processor
+    rebuilt from its tokenizer and recipe; ColaRec's also needs ``dataset`` (the item texts).
+    """
+    model_dir = Path(model_dir)
+    family = family_of_dir(model_dir)
+    recipe = read_saved_recipe(model_dir)
+    if (model_dir / PROCESSOR_FILE).exists():
+        processor = family.processor_class.from_pretrained(model_dir)
+    else:
+        processor = family.load_processor(model_dir, recipe, dataset) if family.load_processor else None
+        if processor is None:
+            raise DataFormatError(f"no {PROCESSOR_FILE}, and the processor cannot be rebuilt without the dataset", path=model_dir)
+    config = family.config_class.from_pretrained(model_dir)
+    processor.check_model(config)  # before the weights: a mismatch is named, not a shape error
+    model = family.model_class.from_pretrained(model_dir, config=config)
+    model.eval()
+    return SavedModel(model, processor, family, recipe, model_dir)
+
+
+def _dataset_for(recipe: dict, dataset: str | None, data_dir: str | None) -> RecDataset:
+    name = dataset or recipe.get("dataset")
+    if not name:
+        raise DataFormatError("the model folder has no recipe.yaml: pass --dataset")
+    return load_rec_dataset(name, data_dir if data_dir is not None else recipe.get("data_dir"))
+
+
+def evaluate_saved_model(
+    model_dir: str | os.PathLike,
+    split: str = "test",
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    num_beams: int | None = None,
+    batch_size: int = 256,
+    max_users: int | None = None,
+    scratch_dir: str = ".",
+) -> dict:
+    recipe = read_saved_recipe(model_dir)
+    rec_dataset = _dataset_for(recipe, dataset, data_dir)
+    saved = load_saved_model(model_dir, rec_dataset)
+    max_history = int(recipe.get("max_history", 20))
+    rows = rec_dataset.splits(max_history)[split]
+    if max_users:
+        rows = rows.select(range(min(max_users, len(rows))))
+    ks = list(recipe.get("metric_ks", [5, 10] if rec_dataset.protocol == "leave-one-out" else [5, 10, 20]))
+    args = GenRecTrainingArguments(
+        output_dir=scratch_dir,
+        per_device_eval_batch_size=batch_size,
+        generation_num_beams=num_beams or int(recipe.get("generation_num_beams", 20)),
+        metric_ks=ks,
+        report_to="none",
+        use_cpu=not _cuda_available(),
+    )
+    trainer = GenRecTrainer(model=saved.model, args=args, processor=saved.processor)
+    metrics = trainer.evaluate(rows, metric_key_prefix=split)
+    result = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(split + "_")}
+    record = {
+        "model": str(model_dir),
+        **result,
+        "rows_per_process": trainer.rows_per_process,
+        "protocol": rec_dataset.describe_protocol(max_history),
+    }
+    if not max_users and trainer.is_world_process_zero():
+        write_eval_results(Path(model_dir), rec_dataset, split, result, max_history, args)
+    return {**record, "dataset": rec_dataset.name, "split": split}
+
+
+def recommend_with_saved_model(
+    model_dir: str | os.PathLike,
+    history: list[int],
+    top_k: int = 10,
+    num_beams: int = 20,
+    user_id: int | None = None,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+) -> dict:
+    try:
+        rec_dataset = _dataset_for(read_saved_recipe(model_dir), dataset, data_dir)
+    except DataFormatError:
+        rec_dataset = None  # titles are a convenience; recommendations do not need the data
+    saved = load_saved_model(model_dir, rec_dataset)
+    catalogue = rec_dataset.catalogue if rec_dataset is not None else None
+    ranked = recommend(saved.model, saved.processor, [history], k=top_k, num_beams=num_beams,
+                       user_ids=[user_id] if user_id is not None else None)[0]
+    items = [
+        {"item_id": item, "score": score, **({"title": catalogue.title(item)} if catalogue and item in catalogue else {})}
+        for item, score in ranked
+    ]
+    return {"history": history, "recommendations": items}
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+__all__ = ["SavedModel", "evaluate_saved_model", "family_of_dir", "load_saved_model", "read_saved_recipe", "recommend_with_saved_model"]
