@@ -15,6 +15,7 @@ from hf_genrec.errors import ConfigError, InvalidInputError
 from hf_genrec.models.colarec import COLAREC, ColaRecConfig, ColaRecForGenerativeRecommendation
 from hf_genrec.models.registry import register_family
 from hf_genrec.item_tokenizers.constrained_kmeans import colarec_semantic_ids
+from hf_genrec.semantic_ids.id_trie import build_id_trie
 
 VOCAB = 60
 SPECIAL = ColaRecSpecialTokens(pad_token_id=0, task_token_id=3, item_slot_token_id=4, user_slot_token_id=5, eos_token_id=1)
@@ -46,12 +47,19 @@ def train_rows(features: ColaRecFeatures) -> list[dict]:
 
 def tiny_model(features: ColaRecFeatures, **overrides) -> ColaRecForGenerativeRecommendation:
     torch.manual_seed(0)
+    tree = None
+    if overrides.get("code_embedding_scope") == "node":
+        tree = build_id_trie(features.table).next_state
+        overrides["gid_tree_sizes"] = [t.shape[0] for t in tree[1:]] + [features.num_items]
     config = ColaRecConfig(
         vocab_size=VOCAB, num_items=features.num_items, num_users=features.num_users, codebook_sizes=[4, 4, 4],
         d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=4, dropout_rate=0.0,
         use_item_position_embeddings=True, **overrides,
     )
-    return ColaRecForGenerativeRecommendation(config)
+    model = ColaRecForGenerativeRecommendation(config)
+    if tree is not None:
+        model.set_gid_tree(tree)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +159,9 @@ def test_initial_generation_loss_is_near_uniform(features, batch):
 
 
 # ---------------------------------------------------------------------------------------- decoding
-def test_level_decoding_protocol_matches_loss_cache_and_generate(features, batch):
-    model = tiny_model(features).eval()
+@pytest.mark.parametrize("scope", ["level", "node"])
+def test_level_decoding_protocol_matches_loss_cache_and_generate(features, batch, scope):
+    model = tiny_model(features, code_embedding_scope=scope).eval()
     inputs = {k[4:]: v for k, v in batch.items() if k.startswith("rec_") and k != "rec_labels"}
     labels = batch["rec_labels"]
     with torch.no_grad():
@@ -171,7 +180,7 @@ def test_level_decoding_protocol_matches_loss_cache_and_generate(features, batch
         # generate() over the flat decoder vocabulary ranks exactly like exhaustive level decoding
         first = {k: v[:1] for k, v in inputs.items()}
         generated = model.generate(**first, task="rec", num_beams=6, num_return_sequences=6, max_new_tokens=3,
-                                   do_sample=False, length_penalty=0.0)
+                                   do_sample=False, length_penalty=0.0, use_cache=scope == "level")
         codes = model.decoder_ids_to_codes(generated).tolist()
         paths = torch.tensor(list(itertools.product(range(4), repeat=3)))  # all 64 IDs, scored in one batch
         h, m = hidden[:1].expand(len(paths), -1, -1), mask[:1].expand(len(paths), -1)
@@ -291,3 +300,122 @@ def test_real_phones_pipeline_end_to_end(data_dir):
     logp, _ = model.level_logits(0, torch.zeros(4, 0, dtype=torch.long), hidden, mask)
     assert logp.shape == (4, 16)
     assert all(set(t).isdisjoint(h) for t, h in zip(eval_batch["targets"], [valid[i]["history"] for i in range(4)]))
+
+
+# ---------------------------------------------------------------------------------------- node-scoped codes
+def test_node_scoped_last_level_scores_are_item_rows(features):
+    """Under node scope the last step is an item softmax among siblings: one item's row moves only its own score."""
+    model = tiny_model(features, code_embedding_scope="node").eval()
+    codes = torch.as_tensor(features.table.codes)
+    assert torch.equal(model.prefix_nodes(codes)[:, -1], torch.arange(features.num_items)), "leaf node = item row"
+    states = torch.randn(features.num_items, 16)
+    parents = model.prefix_nodes(codes[:, :-1])[:, -1]
+    before = model.level_scores(2, states, parents)
+    item = 7
+    with torch.no_grad():
+        model.code_embeddings[2].weight[item] += 1.0
+    after = model.level_scores(2, states, parents)
+    changed = (before != after).nonzero().tolist()
+    siblings = (parents == parents[item]).nonzero().flatten().tolist()
+    assert {tuple(c) for c in changed} == {(r, int(codes[item, 2])) for r in siblings}
+    # codes that are no child of the row's node never win
+    children = model.gid_children(2)[parents]
+    assert (after[children < 0] < -1e30).all() and (after[children >= 0] > -1e30).all()
+
+
+def test_node_scoped_model_saves_its_tree_and_rejects_a_wrong_one(features, batch, tmp_path):
+    from transformers import AutoModel
+
+    model = tiny_model(features, code_embedding_scope="node").eval()
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    for level in range(3):
+        assert torch.equal(loaded.gid_children(level), model.gid_children(level))
+    with torch.no_grad():
+        a, b = model(**batch), loaded(**batch)
+    assert torch.equal(a.loss_components["rec"], b.loss_components["rec"])
+    with pytest.raises(InvalidInputError, match="level 1"):
+        model.set_gid_tree([model.gid_children(0), model.gid_children(1)[:1], model.gid_children(2)])
+    with pytest.raises(InvalidInputError, match="use_cache=False"):
+        model.generate(**{k[4:]: v[:1] for k, v in batch.items() if k.startswith("rec_") and k != "rec_labels"},
+                       task="rec", num_beams=2, max_new_tokens=3, use_cache=True)
+    with pytest.raises(ConfigError, match="gid_tree_sizes"):
+        ColaRecConfig(num_items=40, code_embedding_scope="node", gid_tree_sizes=[4, 40])
+    with pytest.raises(ConfigError, match="code_embedding_scope"):
+        ColaRecConfig(code_embedding_scope="tree")
+
+
+def test_collaborative_init_keeps_dot_products_and_seeds_nodes_with_means(features):
+    from hf_genrec.models.colarec.collaborative_init import init_from_collaborative_vectors, projection_to
+
+    rng = torch.Generator().manual_seed(0)
+    items, users = torch.randn(features.num_items, 6, generator=rng), torch.randn(features.num_users, 6, generator=rng)
+    # widening keeps every dot product; narrowing keeps the leading principal directions
+    wide = projection_to(16, items, seed=0)
+    assert torch.allclose((items @ wide) @ (users @ wide).T, items @ users.T, atol=1e-4)
+    assert projection_to(3, items, seed=0).shape == (6, 3)
+    model = tiny_model(features, code_embedding_scope="node")
+    init_from_collaborative_vectors(model, items, users, item_codes=torch.as_tensor(features.table.codes), seed=0)
+    item_rows, user_rows = model.encoder.item_embeddings.weight, model.encoder.user_embeddings.weight
+    scale = item_rows.norm() / (items @ wide).norm()
+    assert item_rows.pow(2).mean().sqrt().item() == pytest.approx(1.0, rel=1e-4)  # the model's embedding scale
+    assert torch.allclose(item_rows @ user_rows.T, scale**2 * (items @ users.T), atol=1e-3)
+    assert torch.allclose(model.code_embeddings[2].weight, item_rows)  # leaves are the items
+    first = torch.as_tensor(features.table.codes)[:, 0]
+    means = torch.stack([item_rows[first == c].mean(0) for c in range(4)])
+    level0 = model.code_embeddings[0].weight
+    assert torch.allclose(level0 / level0.norm(dim=1, keepdim=True), means / means.norm(dim=1, keepdim=True), atol=1e-5)
+    with pytest.raises(Exception, match="40 items"):
+        init_from_collaborative_vectors(model, items[:5], users)
+
+
+def test_user_slot_puts_the_users_own_row_after_the_task_token(features, tmp_path):
+    from hf_genrec.models.colarec.processing_colarec import POS_USER_SLOT
+
+    base = features.processor
+    with pytest.raises(InvalidInputError, match="user_ids"):
+        ColaRecProcessor(base.table, base.item_tokens, SPECIAL, ColaRecFeatureConfig(user_slot=True))
+    processor = ColaRecProcessor(base.table, base.item_tokens, SPECIAL, ColaRecFeatureConfig(user_slot=True),
+                                 user_ids=features.user_ids)
+    with_slot = ColaRecFeatures(processor, [(u, features.table.item_ids[r]) for u in features.user_ids
+                                            for r in sorted(features.user_items[u])])
+    rows = train_rows(with_slot)[:4]
+    batch = ColaRecCollator(with_slot, seed=0)(rows)
+    for r, row in enumerate(rows):
+        assert batch["rec_input_ids"][r, 1] == SPECIAL.user_slot_token_id
+        assert batch["rec_item_position_ids"][r, 1] == POS_USER_SLOT
+        slots = batch["rec_user_slot_ids"][r]
+        assert slots[1] == with_slot.user_row(row["user_id"]) and (slots >= 0).sum() == 1
+    # evaluation inputs: the same slot for a training user, none for an unknown one or no user id
+    history = [features.table.item_ids[0], features.table.item_ids[1]]
+    known = processor([history], [features.user_ids[3]])
+    assert known["user_slot_ids"][0, 1] == 3 and known["input_ids"][0, 1] == SPECIAL.user_slot_token_id
+    unknown = processor([history], [10_000])
+    assert "user_slot_ids" not in unknown and unknown["input_ids"][0, 1] == SPECIAL.item_slot_token_id
+    # the model reads the slot: a user's row changes only that user's encoding
+    model = tiny_model(features).eval()
+    with torch.no_grad():
+        before = model.encode(**{k: v for k, v in known.items()})[0]
+        model.encoder.user_embeddings.weight[3] += 1.0
+        after = model.encode(**{k: v for k, v in known.items()})[0]
+        assert not torch.allclose(before, after)
+        assert torch.equal(model.encode(**unknown)[0], model.encode(**unknown)[0])
+
+
+def test_user_slot_processor_round_trip(tmp_path, data_dir):
+    from hf_genrec.data import load_rec_dataset
+
+    ds = load_rec_dataset("amazon-phones", data_dir)
+    item_ids = ds.catalogue.item_ids[:60]
+    table = colarec_semantic_ids(item_ids, np.random.default_rng(0).normal(size=(60, 4)), clusters=4)
+    texts = [ds.catalogue.text(i) for i in item_ids]
+    tokenizer = GenRecTokenizer.from_semantic_id_table(
+        table, num_user_buckets=0, text_corpus=texts, text_vocab_size=300, task_tokens=("<task>", "<item>", "<user>")
+    )
+    processor = ColaRecProcessor.from_catalogue(tokenizer, texts, ColaRecFeatureConfig(max_length=96, user_slot=True),
+                                                user_ids=[5, 9, 12])
+    processor.save_pretrained(tmp_path)
+    loaded = ColaRecProcessor.from_pretrained(tmp_path)
+    assert loaded.user_ids == [5, 9, 12] and loaded.config.user_slot
+    a, b = processor([item_ids[:3]], [9]), loaded([item_ids[:3]], [9])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -59,6 +59,9 @@ class SemanticIdTable:
         self.codebook_sizes: list[int] = [int(s) for s in sizes]
         self.content_levels = int(content_levels if content_levels is not None else codes.shape[1])
         self.method = method
+        # The folder the table was read from or last saved to: item tokenizers keep their side files
+        # there (ColaRec's LightGCN embeddings), so a model built on the table can find them.
+        self.source_dir: Path | None = None
         self._row_of_item = {item: row for row, item in enumerate(self.item_ids)}
         if len(self._row_of_item) != len(self.item_ids):
             raise CheckpointMismatchError("the semantic-ID table lists an item id twice")
@@ -211,6 +214,7 @@ class SemanticIdTable:
     def save(self, directory: str | os.PathLike, filename: str = SEMANTIC_ID_FILE) -> Path:
         path = Path(directory) / filename
         atomic_write_json(path, self.to_dict())
+        self.source_dir = path.parent
         return path
 
     @classmethod
@@ -220,7 +224,9 @@ class SemanticIdTable:
         if path.is_dir():
             path = path / SEMANTIC_ID_FILE
         data = read_json(path, "semantic-ID table")
-        return cls.from_dict(data, source=path)
+        table = cls.from_dict(data, source=path)
+        table.source_dir = path.parent
+        return table
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -8,6 +8,7 @@ from ...remote_code import RemoteCodeConfigMixin
 
 TASK_IDS = {"rec": 0, "index": 1}
 POOLING_MODES = ("mean", "last", "first")
+CODE_EMBEDDING_SCOPES = ("level", "node")
 
 
 class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
@@ -17,6 +18,16 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
     and the task token are ordinary ids in it, overwritten by learned embeddings).
     Decoder vocabulary (for ``generate()`` only): id 0 = decoder start / pad, id 1 = end, then
     the codes of level 0, level 1, ... in order (``code_offset(level) + code``).
+
+    Code embeddings (``code_embedding_scope``): ``"level"`` keeps one table a level, row = code
+    (the paper's codebook; code ``k`` of level 1 means the same row under every first code);
+    ``"node"`` gives every node of the GID tree its own row: level ``t``'s table has one row per
+    distinct prefix of length ``t + 1`` (``gid_tree_sizes[t]`` rows; the last level's rows are the
+    items, in table-row order), the decoder reads a prefix through its node's row and scores a
+    level's codes against the rows of the current node's children only.  The last step is then an
+    item-embedding softmax among siblings instead of a shared code that names a different item
+    under every prefix.  The tree (children of each node) is held in buffers the build fills
+    (``set_gid_tree``) and the checkpoint saves.
 
     Loss weights: ``rec`` (user content -> next GID), ``index`` (item content + users -> GID),
     ``bpr`` (pooled user vs positive / negative item) and ``contrastive`` (item vs an item sharing
@@ -55,6 +66,8 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
         use_item_position_embeddings: bool = False,
         max_item_positions: int = 64,
         tie_code_heads: bool = True,
+        code_embedding_scope: str = "level",
+        gid_tree_sizes: list[int] | tuple[int, ...] | None = None,
         pooling: str = "mean",
         rec_loss_weight: float = 1.0,
         index_loss_weight: float = 1.0,
@@ -86,6 +99,8 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
         self.use_item_position_embeddings = bool(use_item_position_embeddings)
         self.max_item_positions = int(max_item_positions)
         self.tie_code_heads = bool(tie_code_heads)
+        self.code_embedding_scope = code_embedding_scope
+        self.gid_tree_sizes = [int(n) for n in gid_tree_sizes] if gid_tree_sizes is not None else None
         self.pooling = pooling
         self.rec_loss_weight = float(rec_loss_weight)
         self.index_loss_weight = float(index_loss_weight)
@@ -123,6 +138,21 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
                 raise ConfigError(f"ColaRecConfig.{name} must be a positive integer, got {value!r}")
         if not self.codebook_sizes or any(k <= 0 for k in self.codebook_sizes):
             raise ConfigError(f"ColaRecConfig.codebook_sizes must be positive integers, got {self.codebook_sizes}")
+        if self.code_embedding_scope not in CODE_EMBEDDING_SCOPES:
+            raise ConfigError(
+                f"ColaRecConfig.code_embedding_scope must be one of {CODE_EMBEDDING_SCOPES}, got {self.code_embedding_scope!r}"
+            )
+        if self.code_embedding_scope == "node":
+            sizes = self.gid_tree_sizes
+            if sizes is None or len(sizes) != self.num_levels or any(n <= 0 for n in sizes):
+                raise ConfigError(
+                    f"ColaRecConfig.gid_tree_sizes must list the node count of each of the {self.num_levels} levels "
+                    f"when code_embedding_scope is 'node', got {sizes}"
+                )
+            if sizes[-1] != self.num_items:
+                raise ConfigError(f"ColaRecConfig.gid_tree_sizes[-1] ({sizes[-1]}) must equal num_items ({self.num_items})")
+            if not self.tie_code_heads:
+                raise ConfigError("ColaRecConfig: code_embedding_scope 'node' scores against the node embeddings (tie_code_heads true)")
         if self.pooling not in POOLING_MODES:
             raise ConfigError(f"ColaRecConfig.pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
         for name in ("rec_loss_weight", "index_loss_weight", "bpr_loss_weight", "contrastive_loss_weight"):
@@ -133,6 +163,14 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
     @property
     def num_levels(self) -> int:
         return len(self.codebook_sizes)
+
+    @property
+    def node_scoped_codes(self) -> bool:
+        return self.code_embedding_scope == "node"
+
+    def gid_tree_parents(self, level: int) -> int:
+        """Rows of level ``level``'s children table: the nodes one level up (1 for the root)."""
+        return 1 if level == 0 else self.gid_tree_sizes[level - 1]
 
     def code_offset(self, level: int) -> int:
         """First decoder-vocabulary id of ``level``'s codes (after start=0 and end=1)."""
@@ -172,4 +210,4 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
         }
 
 
-__all__ = ["ColaRecConfig", "POOLING_MODES", "TASK_IDS"]
+__all__ = ["CODE_EMBEDDING_SCOPES", "ColaRecConfig", "POOLING_MODES", "TASK_IDS"]

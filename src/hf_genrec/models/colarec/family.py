@@ -6,15 +6,21 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from datasets import DatasetDict
 
 from ...data import RecDataset
+from ...errors import ConfigError
+from ...item_tokenizers.colarec_gids import LIGHTGCN_FILE
+from ...item_tokenizers.lightgcn import LightGCNResult
 from ...recipes.genrec_recipe import check_non_negative
 from ...semantic_ids.id_table import SemanticIdTable
+from ...semantic_ids.id_trie import build_id_trie
 from ..genrec_tokenizer.tokenization_genrec import GenRecTokenizer
 from ..registry import FamilyComponents, ModelFamily, register_family
 from ..t5_recipe import T5ShapeRecipe
-from .configuration_colarec import ColaRecConfig
+from .collaborative_init import init_from_collaborative_vectors
+from .configuration_colarec import CODE_EMBEDDING_SCOPES, ColaRecConfig
 from .modeling_colarec import ColaRecForGenerativeRecommendation
 from .processing_colarec import COLAREC_TOKENS, ColaRecCollator, ColaRecFeatureConfig, ColaRecFeatures, ColaRecProcessor
 
@@ -32,14 +38,27 @@ class ColaRecRecipe(T5ShapeRecipe):
     max_tokens_per_item: int = 30
     max_input_length: int = 256
     users_per_item: int = field(default=1, metadata={"help": "user slots in an item's indexing input"})
+    user_slot: bool = field(
+        default=False, metadata={"help": "the recommendation input starts with the user's own learned embedding (training users)"}
+    )
     use_item_position_embeddings: bool = False
     rec_loss_weight: float = 1.0
     index_loss_weight: float = 1.0
     bpr_loss_weight: float = 1.0
     contrastive_loss_weight: float = 0.1
+    code_embedding_scope: str = field(
+        default="level",
+        metadata={"help": "level: one code table a level (the paper); node: one row per GID-tree node, the last level's rows the items"},
+    )
+    init_from_lightgcn: bool = field(
+        default=False,
+        metadata={"help": "start atom-item, user and node-scoped code embeddings from the LightGCN vectors the GIDs were built from"},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.code_embedding_scope not in CODE_EMBEDDING_SCOPES:
+            raise ConfigError(f"code_embedding_scope must be one of {CODE_EMBEDDING_SCOPES}, got {self.code_embedding_scope!r}")
         check_non_negative(self, ("lightgcn_epochs", "lightgcn_dim", "gid_levels", "gid_clusters", "text_vocab_size",
                                   "max_items_per_user", "max_tokens_per_item", "max_input_length"), minimum=1)
         check_non_negative(self, ("users_per_item", "rec_loss_weight", "index_loss_weight", "bpr_loss_weight",
@@ -51,6 +70,7 @@ class ColaRecRecipe(T5ShapeRecipe):
             max_tokens_per_item=self.max_tokens_per_item,
             max_length=self.max_input_length,
             users_per_item=self.users_per_item,
+            user_slot=self.user_slot,
             seed=seed,
         )
 
@@ -66,10 +86,13 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         table, num_user_buckets=0, text_corpus=dataset.catalogue.texts(), text_vocab_size=family_recipe.text_vocab_size,
         task_tokens=COLAREC_TOKENS,
     )
+    training_users = sorted({int(u) for u, _ in dataset.train_interactions()}) if family_recipe.user_slot else None
     processor = ColaRecProcessor.from_catalogue(
-        tokenizer, [dataset.catalogue.text(item) for item in table.item_ids], family_recipe.feature_config(seed)
+        tokenizer, [dataset.catalogue.text(item) for item in table.item_ids], family_recipe.feature_config(seed),
+        user_ids=training_users,
     )
     features = ColaRecFeatures(processor, dataset.train_interactions())
+    tree = build_id_trie(table).next_state if family_recipe.code_embedding_scope == "node" else None
     config = ColaRecConfig(
         vocab_size=len(tokenizer),
         num_items=table.num_items,
@@ -81,19 +104,40 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         index_loss_weight=family_recipe.index_loss_weight,
         bpr_loss_weight=family_recipe.bpr_loss_weight,
         contrastive_loss_weight=family_recipe.contrastive_loss_weight,
+        code_embedding_scope=family_recipe.code_embedding_scope,
+        gid_tree_sizes=[t.shape[0] for t in tree[1:]] + [table.num_items] if tree is not None else None,
         pad_token_id=tokenizer.pad_token_id,
     )
+    model = ColaRecForGenerativeRecommendation(config)
+    if tree is not None:
+        model.set_gid_tree(tree)
+    if family_recipe.init_from_lightgcn:
+        vectors = load_lightgcn_vectors(table)
+        init_from_collaborative_vectors(
+            model, vectors.item_embeddings, vectors.user_embeddings, item_codes=torch.as_tensor(table.codes), seed=seed
+        )
     needs_items = family_recipe.bpr_loss_weight > 0 or family_recipe.index_loss_weight > 0 or family_recipe.contrastive_loss_weight > 0
     collator = ColaRecCollator(
         features, with_pos_neg=needs_items, with_sibling=family_recipe.contrastive_loss_weight > 0, seed=seed
     )
     return FamilyComponents(
-        model=ColaRecForGenerativeRecommendation(config),
+        model=model,
         processor=processor,
         train_dataset=features.train_dataset(splits["train"]),
         train_collator=collator,
         tokenizer=tokenizer,
     )
+
+
+def load_lightgcn_vectors(table: SemanticIdTable) -> LightGCNResult:
+    """The LightGCN vectors saved beside ``table`` by the ``colarec-kmeans`` item tokenizer."""
+    path = table.source_dir / LIGHTGCN_FILE if table.source_dir is not None else None
+    if path is None or not path.is_file():
+        raise ConfigError(
+            f"init_from_lightgcn needs {LIGHTGCN_FILE} beside the semantic-ID table "
+            f"({table.source_dir or 'a table never saved'}): build the IDs with semantic_id_method colarec-kmeans"
+        )
+    return LightGCNResult.load(path)
 
 
 def load_legacy_colarec_processor(model_dir: str | os.PathLike, recipe: dict, dataset: RecDataset | None) -> ColaRecProcessor | None:
@@ -126,4 +170,4 @@ COLAREC = register_family(
     )
 )
 
-__all__ = ["COLAREC", "ColaRecRecipe", "build_colarec"]
+__all__ = ["COLAREC", "ColaRecRecipe", "build_colarec", "load_lightgcn_vectors"]

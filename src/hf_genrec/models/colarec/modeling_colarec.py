@@ -10,7 +10,10 @@ Decoder: the GID prefix is read through one code-embedding table per level (posi
 learned start embedding, position ``t`` the level ``t-1`` code).  Logits at level ``t`` are
 ``d_t · E_tᵀ`` with ``E_t`` that level's code-embedding table (the paper's codebook head; the
 decoder state is scaled by ``d_model^-0.5`` first, as T5 does for tied heads), or separate linear
-heads when ``config.tie_code_heads`` is false (the reference code's form).
+heads when ``config.tie_code_heads`` is false (the reference code's form).  With
+``config.code_embedding_scope == "node"`` every node of the GID tree has its own embedding: the
+prefix is read through its nodes' rows and level ``t`` scores only the children of the current node
+(the last level's rows are the items themselves), see ``ColaRecConfig``.
 
 Training forward: a dict of prefixed task tensors (see ``GROUPS``) so one step can mix the
 recommendation, indexing, BPR and contrastive objectives; the weighted total is ``loss`` and the
@@ -202,7 +205,14 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         super().__init__(config)
         self.encoder = ColaRecEncoder(config)
         self.decoder = T5Stack(_t5_config(config, decoder=True))
-        self.code_embeddings = nn.ModuleList(nn.Embedding(k, config.d_model) for k in config.codebook_sizes)
+        rows = config.gid_tree_sizes if config.node_scoped_codes else config.codebook_sizes
+        self.code_embeddings = nn.ModuleList(nn.Embedding(n, config.d_model) for n in rows)
+        if config.node_scoped_codes:
+            # children[level][parent node, code] -> node of level ``level`` (item row at the last level), -1 if none
+            for level, k in enumerate(config.codebook_sizes):
+                self.register_buffer(
+                    f"gid_children_{level}", torch.full((config.gid_tree_parents(level), k), -1, dtype=torch.long)
+                )
         self.code_heads = (
             None
             if config.tie_code_heads
@@ -212,6 +222,8 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
             self.encoder.item_position_embeddings._colarec_small_init = True  # added to every token
         use_fast_dropout(self)
         self.post_init()
+        if config.node_scoped_codes:  # a node's row depends on the whole prefix: generate() feeds it every step
+            self.generation_config.use_cache = False
 
     # ------------------------------------------------------------------ HF plumbing
     def get_input_embeddings(self) -> nn.Embedding:
@@ -244,20 +256,74 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         last = attention_mask.long().sum(1).clamp(min=1) - 1
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
-    def level_scores(self, level: int, decoder_states: torch.Tensor) -> torch.Tensor:
-        """Unnormalised scores over level ``level``'s codes for decoder states [..., d]."""
+    # ------------------------------------------------------------------ GID tree (node-scoped codes)
+    def set_gid_tree(self, children: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> None:
+        """Fill the tree buffers from ``SemanticIdTrie.next_state`` (one [parents, K] table a level)."""
+        if not self.config.node_scoped_codes:
+            raise InvalidInputError("set_gid_tree: this model's code embeddings are per level, not per tree node")
+        for level, table in enumerate(children):
+            buffer = self.gid_children(level)
+            if tuple(table.shape) != tuple(buffer.shape):
+                raise InvalidInputError(
+                    f"set_gid_tree: level {level} table has shape {tuple(table.shape)}, the model expects {tuple(buffer.shape)}"
+                )
+            if table.numel() and int(table.max()) >= self.code_embeddings[level].num_embeddings:
+                raise InvalidInputError(f"set_gid_tree: level {level} names node {int(table.max())}, beyond its embedding table")
+            buffer.copy_(table)
+
+    def gid_children(self, level: int) -> torch.Tensor:
+        return getattr(self, f"gid_children_{level}")
+
+    def prefix_nodes(self, codes: torch.LongTensor) -> torch.LongTensor:
+        """Tree node of every prefix of ``codes`` [N, n]: column ``t`` is the level-``t`` node of ``codes[:, :t+1]`` (-1: no such node)."""
+        parent = codes.new_zeros(codes.shape[0])
+        nodes = []
+        for level in range(codes.shape[1]):
+            table = self.gid_children(level)
+            code = codes[:, level]
+            node = table[parent.clamp(min=0), code.clamp(0, table.shape[1] - 1)]
+            parent = torch.where((parent >= 0) & (code >= 0) & (code < table.shape[1]), node, torch.full_like(node, -1))
+            nodes.append(parent)
+        return torch.stack(nodes, 1) if nodes else codes.new_zeros((codes.shape[0], 0))
+
+    def _parents(self, level: int, nodes: torch.LongTensor) -> torch.LongTensor:
+        """The node whose children level ``level`` chooses among, given ``prefix_nodes`` of the prefix."""
+        return nodes[:, level - 1] if level > 0 else nodes.new_zeros(nodes.shape[0])
+
+    def _read_code(self, level: int, codes: torch.LongTensor, nodes: torch.LongTensor | None) -> torch.Tensor:
+        """Decoder input that reads the level-``level`` code: its code row, or the prefix node's row."""
+        if nodes is None:
+            return self.code_embeddings[level](codes)
+        return self.code_embeddings[level](nodes[:, level].clamp(min=0))
+
+    def level_scores(self, level: int, decoder_states: torch.Tensor, parents: torch.LongTensor | None = None) -> torch.Tensor:
+        """Unnormalised scores over level ``level``'s codes for decoder states [N, d].
+
+        Node-scoped codes need ``parents`` [N] (the current node of each row); codes that are no
+        child of it get the dtype's lowest value.
+        """
         if self.code_heads is not None:
             return self.code_heads[level](decoder_states)
-        return (decoder_states * self.config.d_model**-0.5) @ self.code_embeddings[level].weight.T
+        states = decoder_states * self.config.d_model**-0.5
+        if not self.config.node_scoped_codes:
+            return states @ self.code_embeddings[level].weight.T
+        if parents is None:
+            raise InvalidInputError("node-scoped code scores need the parent node of every row")
+        children = self.gid_children(level)[parents.clamp(min=0)]
+        children = torch.where((parents >= 0)[:, None], children, torch.full_like(children, -1))
+        rows = self.code_embeddings[level](children.clamp(min=0))  # [N, K, d]
+        scores = torch.einsum("nd,nkd->nk", states, rows.to(states.dtype))
+        return scores.masked_fill(children < 0, torch.finfo(scores.dtype).min)
 
     def _start_embedding(self, batch: int) -> torch.Tensor:
         return self.decoder.embed_tokens.weight[0].expand(batch, 1, -1)
 
-    def _prefix_embeddings(self, codes: torch.Tensor) -> torch.Tensor:
-        """Decoder inputs for the GID prefix ``codes`` [B, n]: start, E_0(c_0), ..., E_{n-1}(c_{n-1})."""
+    def _prefix_embeddings(self, codes: torch.Tensor, nodes: torch.LongTensor | None = None) -> torch.Tensor:
+        """Decoder inputs for the GID prefix ``codes`` [B, n]: start, E_0(c_0), ..., E_{n-1}(c_{n-1})
+        (with node-scoped codes, ``nodes`` = ``prefix_nodes(codes)``: the rows of the prefix's nodes)."""
         parts = [self._start_embedding(codes.shape[0])]
         for level in range(codes.shape[1]):
-            parts.append(self.code_embeddings[level](codes[:, level]).unsqueeze(1))
+            parts.append(self._read_code(level, codes[:, level], nodes).unsqueeze(1))
         return torch.cat(parts, dim=1)
 
     def _check_codes(self, codes: torch.Tensor, what: str) -> None:
@@ -274,7 +340,9 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         if labels.dim() != 2 or labels.shape[1] != self.config.num_levels:
             raise InvalidInputError(f"labels must be [batch, {self.config.num_levels}] GID codes, got {tuple(labels.shape)}")
         self._check_codes(labels, "labels")
-        inputs = self._prefix_embeddings(labels[:, :-1].clamp(min=0))
+        prefix = labels[:, :-1].clamp(min=0)
+        nodes = self.prefix_nodes(prefix) if self.config.node_scoped_codes else None
+        inputs = self._prefix_embeddings(prefix, nodes)
         states = self.decoder(
             inputs_embeds=inputs,
             encoder_hidden_states=encoder_hidden_states,
@@ -285,7 +353,8 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         count = 0
         for level in range(self.config.num_levels):
             target = labels[:, level]
-            scores = self.level_scores(level, states[:, level])
+            parents = self._parents(level, nodes) if nodes is not None else None
+            scores = self.level_scores(level, states[:, level], parents)
             total = total + F.cross_entropy(scores, target, ignore_index=-100, reduction="sum")
             count += int((target != -100).sum())
         return total / max(count, 1)
@@ -322,16 +391,31 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         """
         if not 0 <= level < self.config.num_levels:
             raise InvalidInputError(f"level must lie in [0, {self.config.num_levels}), got {level}")
+        nodes = self.prefix_nodes(prev_codes) if self.config.node_scoped_codes else None
         hidden, cache = decode_level(
             self.decoder, level, prev_codes, encoder_hidden_states, encoder_attention_mask, past_key_values,
             start_embeds=lambda batch: self._start_embedding(batch)[:, 0],
-            code_embeds=lambda codes, lvl: self.code_embeddings[lvl](codes),
+            code_embeds=lambda codes, lvl: self._read_code(lvl, codes, nodes),
             max_positions=self.config.num_levels,
         )
-        return torch.log_softmax(self.level_scores(level, hidden).float(), dim=-1), cache
+        parents = self._parents(level, nodes) if nodes is not None else None
+        return torch.log_softmax(self.level_scores(level, hidden, parents).float(), dim=-1), cache
 
     # ------------------------------------------------------------------ flat decoder vocabulary
-    def _flat_to_embeddings(self, decoder_input_ids: torch.LongTensor, start_position: int) -> torch.Tensor:
+    def _flat_codes(self, decoder_input_ids: torch.LongTensor, start_position: int) -> torch.LongTensor:
+        """Level-local codes of the flat ids after the start position (at most ``num_levels`` of them)."""
+        cfg = self.config
+        columns = []
+        for step in range(decoder_input_ids.shape[1]):
+            level = start_position + step - 1
+            if 0 <= level < cfg.num_levels:
+                codes = decoder_input_ids[:, step] - cfg.code_offset(level)
+                columns.append(codes.clamp(0, cfg.codebook_sizes[level] - 1))
+        if not columns:
+            return decoder_input_ids.new_zeros((decoder_input_ids.shape[0], 0))
+        return torch.stack(columns, 1)
+
+    def _flat_to_embeddings(self, decoder_input_ids: torch.LongTensor, start_position: int, nodes=None) -> torch.Tensor:
         """Embed flat decoder ids; position p (absolute) must hold the start id (p = 0) or a level p-1 code."""
         cfg = self.config
         batch, length = decoder_input_ids.shape
@@ -347,10 +431,10 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
                 parts.append(self._start_embedding(batch) * 0)  # past the last level: never scored
                 continue
             codes = (ids - cfg.code_offset(level)).clamp(0, cfg.codebook_sizes[level] - 1)
-            parts.append(self.code_embeddings[level](codes).unsqueeze(1))
+            parts.append(self._read_code(level, codes, nodes).unsqueeze(1))
         return torch.cat(parts, dim=1)
 
-    def _flat_logits(self, states: torch.Tensor, start_position: int) -> torch.Tensor:
+    def _flat_logits(self, states: torch.Tensor, start_position: int, nodes=None) -> torch.Tensor:
         """[B, T, decoder_vocab] with each position's level slice filled and -inf elsewhere."""
         cfg = self.config
         logits = states.new_full((*states.shape[:2], cfg.decoder_vocab_size), float("-inf"))
@@ -358,7 +442,8 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
             level = start_position + step
             if level < cfg.num_levels:
                 off = cfg.code_offset(level)
-                logits[:, step, off : off + cfg.codebook_sizes[level]] = self.level_scores(level, states[:, step])
+                parents = self._parents(level, nodes) if nodes is not None else None
+                logits[:, step, off : off + cfg.codebook_sizes[level]] = self.level_scores(level, states[:, step], parents)
             else:
                 logits[:, step, cfg.eos_token_id] = 0.0
         return logits
@@ -421,11 +506,18 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
             loss = self.generation_loss(hidden, attention_mask, labels)
             return ColaRecOutput(loss=loss, encoder_last_hidden_state=hidden)
         start = cache.get_seq_length() if cache is not None else 0
-        if cache is None and (use_cache if use_cache is not None else self.config.use_cache):
+        nodes = None
+        if self.config.node_scoped_codes:
+            # a node's row depends on the whole prefix, which a cached step does not see
+            if cache is not None:
+                raise InvalidInputError("node-scoped codes decode with the whole GID prefix: call generate(use_cache=False)")
+            nodes = self.prefix_nodes(self._flat_codes(decoder_input_ids, 0))
+            cache = None
+        elif cache is None and (use_cache if use_cache is not None else self.config.use_cache):
             from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
             cache = EncoderDecoderCache(DynamicCache(config=self.decoder.config), DynamicCache(config=self.decoder.config))
-        embeds = self._flat_to_embeddings(decoder_input_ids, start)
+        embeds = self._flat_to_embeddings(decoder_input_ids, start, nodes)
         out = self.decoder(
             inputs_embeds=embeds,
             encoder_hidden_states=hidden,
@@ -433,7 +525,7 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
             cache=cache,
             use_cache=cache is not None,
         )
-        logits = self._flat_logits(out.last_hidden_state, start)
+        logits = self._flat_logits(out.last_hidden_state, start, nodes)
         return ColaRecOutput(logits=logits, cache=out.cache, encoder_last_hidden_state=hidden)
 
     def _multitask_forward(self, groups: dict[str, dict[str, torch.Tensor]]) -> ColaRecOutput:

@@ -5,6 +5,8 @@ the item's learned atom embedding (``item_slot_ids`` says which item).
 
 * Recommendation input ``X_u = [TASK, c_i1, c_i2, ...]`` (``ColaRecProcessor``): the user's *other* items,
   most recent last, never the target (``ColaRecCollator`` drops the target even if a row lists it).
+  With ``user_slot`` it is ``[TASK, USER_SLOT, c_i1, ...]``: the user's own learned embedding, for
+  users seen in training (others get no slot).
 * Indexing input ``X_i = [TASK, c_i, USER_SLOT × n]``: the item's content and up to
   ``users_per_item`` users who interacted with it in training (never the row's own user).
 * Training batch for a row (user u, target i): ``rec_*`` (X_u, labels = GID(i)), ``pos_*`` (X_i,
@@ -90,6 +92,7 @@ class ColaRecFeatureConfig:
     max_tokens_per_item: int = 30
     max_length: int = 256
     users_per_item: int = 1
+    user_slot: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -143,6 +146,7 @@ class ColaRecProcessor(GenRecProcessor):
         special: ColaRecSpecialTokens,
         config: ColaRecFeatureConfig | None = None,
         tokenizer: Any = None,
+        user_ids: Sequence[int] | None = None,
     ) -> None:
         self.table = table
         self.config = config or ColaRecFeatureConfig()
@@ -152,14 +156,24 @@ class ColaRecProcessor(GenRecProcessor):
             raise InvalidInputError(f"{len(item_token_ids)} tokenised items for a table of {table.num_items} items")
         cap = self.config.max_tokens_per_item
         self.item_tokens = [list(map(int, toks))[:cap] for toks in item_token_ids]
+        if self.config.user_slot and user_ids is None:
+            raise InvalidInputError("a ColaRec processor with user_slot needs the training users (user_ids) to number them")
+        # the model's user rows: training users, sorted (ColaRecFeatures and LightGCN number them alike)
+        self.user_ids = [int(u) for u in user_ids] if user_ids is not None else None
+        self._user_row = {u: r for r, u in enumerate(self.user_ids)} if self.user_ids is not None else {}
 
     @classmethod
-    def from_catalogue(cls, tokenizer: Any, texts: Sequence[str], config: ColaRecFeatureConfig | None = None) -> "ColaRecProcessor":
-        """A processor whose item contents are ``texts`` (one per row of the tokenizer's ID table), tokenised."""
+    def from_catalogue(
+        cls, tokenizer: Any, texts: Sequence[str], config: ColaRecFeatureConfig | None = None, user_ids: Sequence[int] | None = None
+    ) -> "ColaRecProcessor":
+        """A processor whose item contents are ``texts`` (one per row of the tokenizer's ID table), tokenised.
+
+        ``user_ids``: the training users in the model's user-row order (needed with ``user_slot``).
+        """
         config = config or ColaRecFeatureConfig()
         special = ColaRecSpecialTokens.from_tokenizer(tokenizer, *COLAREC_TOKENS)
         tokens = tokenize_item_texts(tokenizer, texts, config.max_tokens_per_item)
-        return cls(tokenizer.semantic_id_table, tokens, special, config, tokenizer=tokenizer)
+        return cls(tokenizer.semantic_id_table, tokens, special, config, tokenizer=tokenizer, user_ids=user_ids)
 
     # ------------------------------------------------------------------ lookups
     @property
@@ -177,6 +191,12 @@ class ColaRecProcessor(GenRecProcessor):
     def item_row(self, item_id: int) -> int:
         return self.table.row_of(item_id)
 
+    def user_slot_row(self, user_id: int | None) -> int | None:
+        """The user row that fills ``X_u``'s user slot; ``None`` without ``user_slot`` or for a user unseen in training."""
+        if not self.config.user_slot or user_id is None:
+            return None
+        return self._user_row.get(int(user_id))
+
     # ------------------------------------------------------------------ sequences
     def _item_content(self, row: int) -> tuple[list[int], list[int], list[int]]:
         text = self.item_tokens[row]
@@ -185,10 +205,13 @@ class ColaRecProcessor(GenRecProcessor):
         positions = [POS_ITEM_SLOT] + [POS_TEXT + p for p in range(len(text))]
         return ids, slots, positions
 
-    def user_input(self, history_rows: Sequence[int]) -> dict[str, list[int]]:
-        """X_u for item rows ``history_rows`` (oldest first); the oldest items go first when too long."""
+    def user_input(self, history_rows: Sequence[int], user_row: int | None = None) -> dict[str, list[int]]:
+        """X_u for item rows ``history_rows`` (oldest first); the oldest items go first when too long.
+
+        ``user_row`` (a model user row) adds the user's slot right after the task token.
+        """
         cfg = self.config
-        budget = cfg.max_length - 1 - (self.special.eos_token_id is not None)
+        budget = cfg.max_length - 1 - (self.special.eos_token_id is not None) - (user_row is not None)
         contents = []
         used = 0
         for row in list(history_rows)[-cfg.max_items_per_user :][::-1]:  # newest first
@@ -198,11 +221,14 @@ class ColaRecProcessor(GenRecProcessor):
             contents.append(content)
             used += len(content[0])
         ids, slots, positions = [self.special.task_token_id], [-1], [POS_NONE]
+        if user_row is not None:
+            ids, slots, positions = ids + [self.special.user_slot_token_id], slots + [-1], positions + [POS_USER_SLOT]
         for c_ids, c_slots, c_pos in reversed(contents):
             ids += c_ids
             slots += c_slots
             positions += c_pos
-        return self._finish(ids, slots, positions, None)
+        user_slots = None if user_row is None else [-1, int(user_row)] + [-1] * (len(ids) - 2)
+        return self._finish(ids, slots, positions, user_slots)
 
     def item_input(self, row: int, user_rows: Sequence[int] = ()) -> dict[str, list[int]]:
         """X_i: the item's content then one slot per user row."""
@@ -242,12 +268,12 @@ class ColaRecProcessor(GenRecProcessor):
 
     def __call__(self, histories: Sequence[Sequence[int]], user_ids: Sequence[int | None] | None = None) -> dict[str, torch.Tensor]:
         """Encoder inputs for ``encode_for_decoding`` (user ids are not part of ColaRec's recommendation input)."""
-        self.check_batch(histories, user_ids)
+        user_ids = self.check_batch(histories, user_ids)
         examples = []
         for i, history in enumerate(histories):
             if len(history) == 0:
                 raise InvalidInputError(f"history {i}: empty history: at least one item is needed to recommend")
-            examples.append(self.user_input([self.item_row(item) for item in history]))
+            examples.append(self.user_input([self.item_row(item) for item in history], self.user_slot_row(user_ids[i])))
         return self.stack("", examples)
 
     def check_model(self, config: Any) -> None:
@@ -267,7 +293,10 @@ class ColaRecProcessor(GenRecProcessor):
         for row, toks in enumerate(self.item_tokens):
             tokens[row, : len(toks)] = torch.as_tensor(toks, dtype=torch.int32)
         path = Path(save_directory) / ITEM_TOKENS_FILE
-        atomic_save_tensors(path, {"item_tokens": tokens}, metadata={"format": "hf_genrec.colarec_item_tokens/1"})
+        tensors = {"item_tokens": tokens}
+        if self.user_ids is not None:
+            tensors["user_ids"] = torch.as_tensor(self.user_ids, dtype=torch.int64)
+        atomic_save_tensors(path, tensors, metadata={"format": "hf_genrec.colarec_item_tokens/1"})
         return files + [str(path)] + super().save_pretrained(save_directory)
 
     @classmethod
@@ -280,14 +309,19 @@ class ColaRecProcessor(GenRecProcessor):
         path = resolve_file(pretrained_model_name_or_path, ITEM_TOKENS_FILE, **kwargs)
         if not path.is_file():
             raise DataFormatError("ColaRec item tokens not found", path=path)
-        tokens = load_file(str(path))["item_tokens"]
-        rows = [[int(t) for t in row if t >= 0] for row in tokens.tolist()]
+        stored = load_file(str(path))
+        if "item_tokens" not in stored:
+            raise DataFormatError("ColaRec item tokens file lacks item_tokens", path=path)
+        rows = [[int(t) for t in row if t >= 0] for row in stored["item_tokens"].tolist()]
+        user_ids = stored["user_ids"].tolist() if "user_ids" in stored else None
         try:
             feature_config = ColaRecFeatureConfig(**config["feature_config"])
             special = ColaRecSpecialTokens(**config["special_tokens"])
         except (KeyError, TypeError) as exc:
             raise DataFormatError(f"invalid ColaRec processor config ({exc})", path=path.parent / PROCESSOR_FILE) from None
-        return cls(tokenizer.semantic_id_table, rows, special, feature_config, tokenizer=tokenizer)
+        if feature_config.user_slot and user_ids is None:
+            raise DataFormatError("the processor config asks for user slots but no user_ids were saved", path=path)
+        return cls(tokenizer.semantic_id_table, rows, special, feature_config, tokenizer=tokenizer, user_ids=user_ids)
 
 
 # ---------------------------------------------------------------------------------------- training features
@@ -304,6 +338,8 @@ class ColaRecFeatures:
         self.special = processor.special
         self.codes = np.asarray(self.table.codes, dtype=np.int64)
         self.user_ids = sorted({int(u) for u, _ in train_interactions})
+        if processor.user_ids is not None and processor.user_ids != self.user_ids:
+            raise InvalidInputError("the processor's user rows are not the sorted training users of these interactions")
         self._user_row = {u: r for r, u in enumerate(self.user_ids)}
         self.user_items: dict[int, set[int]] = defaultdict(set)  # user id -> item rows seen in training
         self.item_users: list[list[int]] = [[] for _ in range(self.table.num_items)]  # item row -> user rows
@@ -451,10 +487,10 @@ class ColaRecCollator:
             for r in rec_rows:
                 target = f.item_row(r["target"])
                 history = [f.item_row(i) for i in r["history"] if i != r["target"]]  # never leak the target
-                rec.append(f.processor.user_input(history))
+                user_row = f._user_row.get(int(r["user_id"]))
+                rec.append(f.processor.user_input(history, user_row if f.config.user_slot else None))
                 rec_labels.append(f.labels(target))
                 if self.with_pos_neg:
-                    user_row = f._user_row.get(int(r["user_id"]))
                     negative = self.sample_negative(r["user_id"], target)
                     pos.append(f.processor.item_input(target, self.sample_users(target, user_row)))
                     neg.append(f.processor.item_input(negative, self.sample_users(negative, user_row)))
