@@ -69,3 +69,36 @@ def test_shipped_colarec_recipes_parse():
     for name, overrides in (("colarec-phones-cpu.yaml", []), ("colarec-phones.yaml", ["bf16=false"]), ("colarec-beauty.yaml", ["bf16=false"])):
         parsed = parse_recipe(f"training_args/{name}", overrides)
         assert parsed.recipe.model_family == "colarec" and parsed.recipe.semantic_id_method == "colarec-kmeans"
+
+
+def test_node_codes_lightgcn_start_and_user_slot_train_and_reload(tmp_path, data_dir):
+    """The recipe switches reach the model: a node-scoped tree, LightGCN-seeded rows, a user slot; the saved folder evaluates alike."""
+    import torch
+
+    from hf_genrec.item_tokenizers.lightgcn import LightGCNResult
+
+    overrides = {"code_embedding_scope": "node", "init_from_lightgcn": True, "user_slot": True, "lightgcn_dim": 32}
+    result = train_tiny(tmp_path, data_dir, max_steps=2, eval_steps=2, save_steps=2, learning_rate=1e-9, **overrides)
+    out = tmp_path / "out"
+    saved = load_saved_model(out)
+    model, processor = saved.model, saved.processor
+    assert model.config.code_embedding_scope == "node" and processor.config.user_slot
+    # with a vanishing learning rate the atom-item rows are still LightGCN's item vectors (same width: up to one scale)
+    items = LightGCNResult.load(out / "item_tokenizer" / "lightgcn.safetensors").item_embeddings
+    rows = model.encoder.item_embeddings.weight.detach().float()
+    gram, expected = rows @ rows.T, items @ items.T
+    assert torch.allclose(gram / gram.abs().max(), expected / expected.abs().max(), atol=2e-2)
+    again = evaluate_saved_model(out, split="test", scratch_dir=str(tmp_path))
+    assert again["ndcg@20"] == pytest.approx(result["test_ndcg@20"])
+
+
+def test_lightgcn_start_needs_the_lightgcn_file(tmp_path, data_dir):
+    from hf_genrec.errors import ConfigError
+
+    train_tiny(tmp_path / "first", data_dir, max_steps=1, eval_strategy="no", save_strategy="no",
+               load_best_model_at_end=False, test_at_end=False)
+    table_only = tmp_path / "table-only"
+    table_only.mkdir()
+    (table_only / "semantic_ids.json").write_bytes((tmp_path / "first" / "out" / "item_tokenizer" / "semantic_ids.json").read_bytes())
+    with pytest.raises(ConfigError, match="lightgcn.safetensors"):
+        train_tiny(tmp_path / "second", data_dir, semantic_ids=str(table_only), init_from_lightgcn=True, max_steps=1)
