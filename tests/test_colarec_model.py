@@ -419,3 +419,16 @@ def test_user_slot_processor_round_trip(tmp_path, data_dir):
     assert loaded.user_ids == [5, 9, 12] and loaded.config.user_slot
     a, b = processor([item_ids[:3]], [9]), loaded([item_ids[:3]], [9])
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # a processor config that asks for user slots while its file holds no user ids
+    import json
+
+    from hf_genrec.errors import DataFormatError
+
+    plain = ColaRecProcessor.from_catalogue(tokenizer, texts, ColaRecFeatureConfig(max_length=96))
+    plain.save_pretrained(tmp_path / "plain")
+    config_path = tmp_path / "plain" / "processor_config.json"
+    config = json.loads(config_path.read_text())
+    config["feature_config"]["user_slot"] = True
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(DataFormatError, match="no user_ids were saved"):
+        ColaRecProcessor.from_pretrained(tmp_path / "plain")

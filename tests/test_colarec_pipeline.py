@@ -102,3 +102,10 @@ def test_lightgcn_start_needs_the_lightgcn_file(tmp_path, data_dir):
     (table_only / "semantic_ids.json").write_bytes((tmp_path / "first" / "out" / "item_tokenizer" / "semantic_ids.json").read_bytes())
     with pytest.raises(ConfigError, match="lightgcn.safetensors"):
         train_tiny(tmp_path / "second", data_dir, semantic_ids=str(table_only), init_from_lightgcn=True, max_steps=1)
+
+
+def test_bad_colarec_switches_are_refused():
+    from hf_genrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="code_embedding_scope must be one of"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["code_embedding_scope=tree"])
