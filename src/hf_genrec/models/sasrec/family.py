@@ -14,7 +14,8 @@ from ..processing_utils import with_length_column
 from ..registry import FamilyComponents, ModelFamily, register_family
 from .configuration_sasrec import LOSSES, SASRecConfig
 from .modeling_sasrec import SASRecForSequentialRecommendation
-from .processing_sasrec import SASRecDataCollator, SASRecProcessor, sequence_examples
+from ..item_sequences import ItemSequenceCollator, sequence_examples
+from .processing_sasrec import SASRecProcessor
 
 
 @dataclass
@@ -55,7 +56,7 @@ def build_sasrec(recipe: Any, family_recipe: SASRecRecipe, dataset: RecDataset, 
         model=SASRecForSequentialRecommendation(config),
         processor=processor,
         train_dataset=with_length_column(sequence_examples(dataset.train_sequences(), recipe.max_history)),
-        train_collator=SASRecDataCollator(processor),
+        train_collator=ItemSequenceCollator(processor),
     )
 
 
