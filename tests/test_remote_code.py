@@ -213,6 +213,14 @@ def test_flattening_rewrites_package_imports_and_rejects_clashes():
         "hf_genrec.models.tiger.configuration_tiger",
         "hf_genrec.models.fast_dropout",
         "hf_genrec.models.t5_level_decoding",
+        "hf_genrec.models.generate_recommend",  # model.recommend(): constrained generate() over the ID table
+        "hf_genrec.models.publishing",
+        "hf_genrec.models.tiger.processing_tiger",  # the processor model.recommend() loads
+        "hf_genrec.models.processing_utils",
+        "hf_genrec.models.genrec_tokenizer.tokenization_genrec",
+        "hf_genrec.semantic_ids.constraints",
+        "hf_genrec.semantic_ids.id_trie",
+        "hf_genrec.semantic_ids.id_table",
         "hf_genrec.errors",
         "hf_genrec.io_utils",
         "hf_genrec.remote_code",
