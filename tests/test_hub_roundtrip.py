@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hub_fixtures import EVAL_RESULTS, build_model_dir, build_table, model_outputs
 from hub_server import LoopbackHubServer
@@ -226,3 +227,22 @@ def test_real_tiger_checkpoint_round_trip_recommends_identical_items(hub_server,
     assert pulled["class"] == "TigerForGenerativeRecommendation"
     assert [[item for item, _ in row] for row in pulled["recs"]] == [[item for item, _ in row] for row in local]
     np.testing.assert_allclose([[s for _, s in row] for row in pulled["recs"]], [[s for _, s in row] for row in local], atol=1e-5)
+
+
+def test_push_refuses_a_file_naming_a_local_path(tmp_path, model_dir):
+    from hf_genrec.errors import ConfigError
+    from hf_genrec.hub import push_model_dir
+
+    target = tmp_path / "model"
+    shutil.copytree(model_dir, target)
+    (target / "notes.txt").write_text(f"trained from {target.resolve()}/data\n")
+    with pytest.raises(ConfigError, match=r"notes.txt contains the local path '.*': remove it before publishing"):
+        push_model_dir(target, "org/x", endpoint="http://127.0.0.1:9", family="tiger")  # refused before any request
+    (target / "notes.txt").unlink()
+    (target / "recipe.yaml").write_text(f"dataset: amazon-beauty\ndata_dir: {tmp_path}/data\noutput_dir: {target}\n")
+    from hf_genrec.hub.staging import publishable_recipe, stage_model_dir
+
+    staged = stage_model_dir(target, tmp_path / "staged")
+    assert (staged / "recipe.yaml").read_text() == publishable_recipe((target / "recipe.yaml").read_text())
+    assert yaml.safe_load((staged / "recipe.yaml").read_text()) == {"dataset": "amazon-beauty"}
+    assert str(tmp_path) in (target / "recipe.yaml").read_text()  # the user's own file keeps its paths

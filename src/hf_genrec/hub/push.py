@@ -91,7 +91,11 @@ def push_model_dir(
     with tempfile.TemporaryDirectory(prefix="hf_genrec_push_") as tmp:
         staged = stage_model_dir(model_dir, Path(tmp) / model_dir.resolve().name, base_model=base_model)
         if refresh_card or not has_own_model_card(model_dir):
-            save_model_card(staged, family or infer_family(model_dir), repo_id=repo_id)
+            family = family or infer_family(model_dir)
+            if family is None:
+                raise ConfigError(f"cannot tell the model family of {model_dir} from config.json's model_type; pass family= "
+                                  "(hf-genrec push --family)")
+            save_model_card(staged, family, repo_id=repo_id)
         leak = find_local_path(staged, local_path_markers(model_dir, tmp))
         if leak is not None:
             raise ConfigError(f"{model_dir / leak[0]} contains the local path {leak[1]!r}: remove it before publishing")
