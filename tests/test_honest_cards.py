@@ -44,9 +44,15 @@ CLIENT = textwrap.dedent(
     saved = load_saved_model(trainer_dir)
     args = GenRecTrainingArguments(output_dir=trainer_dir, hub_model_id="org/tiger-trainer", report_to="none", use_cpu=True)
     GenRecTrainer(model=saved.model, args=args, processor=saved.processor).push_to_hub()
+    from hf_genrec.training.pipeline import train_from_recipe
+    from hf_genrec.training.recipe_loading import parse_recipe
+
+    with contextlib.redirect_stdout(io.StringIO()):  # a recipe with push_to_hub: every save, then the end
+        trained = train_from_recipe(parse_recipe(sys.argv[4]))
 
     api, out = HfApi(), {"files": {}, "cards": {}, "snippets": {}}
-    for repo in ("org/tiger-cli", "org/tiger-model", "org/tiger-trainer", "org/colarec-cli"):
+    out["hub_url"] = trained["hub_url"]
+    for repo in ("org/tiger-cli", "org/tiger-model", "org/tiger-trainer", "org/colarec-cli", "org/tiger-recipe"):
         names = api.list_repo_files(repo)
         out["files"][repo] = {name: Path(hf_hub_download(repo, name)).read_bytes().hex() for name in names}
         out["cards"][repo] = Path(hf_hub_download(repo, "README.md")).read_text()
@@ -81,9 +87,13 @@ def pushed(trained_checkpoints, tmp_path_factory):
     trainer_dir = root / "trainer-out"  # Trainer.push_to_hub saves into its output_dir: a copy
     shutil.copytree(trained_checkpoints["tiger"], trainer_dir)
     local_before = {f: (trained_checkpoints[f] / "recipe.yaml").read_text() for f in ("tiger", "colarec")}
+    recipe = {**trained_checkpoints["recipes"]["tiger"], "output_dir": str(root / "recipe-out"), "max_steps": 2,
+              "save_strategy": "steps", "save_steps": 2, "push_to_hub": True, "hub_model_id": "org/tiger-recipe"}
+    (root / "push.yaml").write_text(yaml.safe_dump(recipe))
     with LoopbackHubServer() as server:
         result = run_client(server, root / "hf_home", str(trained_checkpoints["tiger"]), str(trained_checkpoints["colarec"]),
-                            str(trainer_dir))
+                            str(trainer_dir), str(root / "push.yaml"))
+        result["commits"] = sorted(c.title for c in server.store.repos[("model", "org/tiger-recipe")].commits.values())
     assert not server.errors
     return result, root, local_before
 
@@ -115,13 +125,19 @@ def test_every_route_publishes_the_same_card_with_model_index(pushed, trained_ch
     cards = result["cards"]
     expected = json.loads((trained_checkpoints["tiger"] / "eval_results.json").read_text())
     reference = normalised(cards["org/tiger-cli"], "org/tiger-cli")
-    for repo in ("org/tiger-cli", "org/tiger-model", "org/tiger-trainer"):
+    for repo in ("org/tiger-cli", "org/tiger-model", "org/tiger-trainer", "org/tiger-recipe"):
         card = cards[repo]
-        assert normalised(card, repo) == reference, repo
+        if repo != "org/tiger-recipe":  # another training run: other figures, same card otherwise
+            assert normalised(card, repo) == reference, repo
         meta = yaml.safe_load(card.split("---")[1])
         assert meta["library_name"] == "hf_genrec"
         metrics = {m["name"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
-        assert metrics["NDCG@10"] == pytest.approx(expected["ndcg@10"])
+        assert set(metrics) == {"Recall@5", "NDCG@5", "Recall@10", "NDCG@10"}
+        if repo != "org/tiger-recipe":
+            assert metrics["NDCG@10"] == pytest.approx(expected["ndcg@10"])
+    # push_to_hub in a recipe: each save (hub_strategy every_save), then the finished folder with its results
+    assert result["commits"] == ["End of training", "Training in progress, step 2", "initial commit"]
+    assert result["hub_url"].endswith("/org/tiger-recipe")
 
 
 @pytest.mark.parametrize("family", ["tiger", "colarec"])
