@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -26,6 +25,7 @@ from hf_genrec.recipes.training_arguments import GenRecTrainingArguments
 from hf_genrec.training.pipeline import train_from_recipe
 from hf_genrec.training.recipe_loading import parse_recipe
 from hf_genrec.training.trainer import GenRecTrainer
+from hub_fixtures import client_environ
 from hub_server import LoopbackHubServer
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -144,8 +144,7 @@ def test_lora_fine_tuning_recipe_saves_and_publishes_only_the_adapter(trained_ch
     )
     histories = [[int(i) for i in h] for h in load_rec_dataset("beauty-new", tmp_path / "data").splits(20)["test"]["history"][:4]]
     with LoopbackHubServer() as server:
-        pythonpath = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, **server.client_env(tmp_path / "hf_home"), "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
+        env = client_environ(server, tmp_path / "hf_home", OMP_NUM_THREADS="1")
         proc = subprocess.run([sys.executable, "-c", client, str(base_dir), str(out), ", ".join(map(str, histories))],
                               env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-5000:]

@@ -18,6 +18,7 @@ import yaml
 
 import hf_genrec
 from hf_genrec.inference.saved_models import load_saved_model
+from hub_fixtures import client_environ
 from hub_server import LoopbackHubServer
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -70,8 +71,7 @@ CLIENT = textwrap.dedent(
 
 
 def run_client(server: LoopbackHubServer, home: Path, *args: str) -> dict:
-    pythonpath = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, **server.client_env(home), "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
+    env = client_environ(server, home, OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", CLIENT, *args], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-6000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub_fixtures import EVAL_RESULTS, build_model_dir, build_table, model_outputs
+from hub_fixtures import EVAL_RESULTS, build_model_dir, build_table, client_environ, model_outputs
 from hub_server import LoopbackHubServer
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -39,9 +39,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def run_client(server: LoopbackHubServer, hf_home: Path, args: list[str], **env) -> subprocess.CompletedProcess:
-    # the tests folder (fixtures) first, then whatever source tree this test process runs (PYTHONPATH=src)
-    pythonpath = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p)
-    environ = {**os.environ, **server.client_env(hf_home), "PYTHONPATH": pythonpath, **env}
+    environ = client_environ(server, hf_home, **env)
     result = subprocess.run(args, env=environ, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, f"client failed:\nSTDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-6000:]}"
     return result

@@ -137,7 +137,10 @@ def test_prediction_input_errors_name_the_line_and_field(trained_checkpoints, tm
     with pytest.raises(DataFormatError, match="line 5, field 'history'"):
         recommend_file(model, source, tmp_path / "out.jsonl", show_progress=False)
     assert not (tmp_path / "out.jsonl").exists()
-    with pytest.raises(DataFormatError, match="input file not found"):
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataFormatError, match="empty.jsonl: file is empty"):
+        list(read_requests(tmp_path / "empty.jsonl", items))
+    with pytest.raises(DataFormatError, match="missing.jsonl: file not found"):
         recommend_file(model, tmp_path / "missing.jsonl", tmp_path / "out.jsonl")
     with pytest.raises(InvalidInputError, match="is a directory"):
         recommend_file(model, source, tmp_path)

@@ -7,7 +7,6 @@ the same staging (no pickle, no local path) and the same card as ``hf-genrec pus
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any

@@ -27,8 +27,9 @@ DEFAULT_NUM_BEAMS = 20
 
 
 def _count_lines(path: Path) -> int:
-    with open(path, encoding="utf-8") as handle:
-        return sum(1 for text in handle if text.strip())
+    """Non-blank lines (the progress bar's total)."""
+    with open(path, "rb") as handle:
+        return sum(1 for raw in handle if raw.strip())
 
 
 def _chunks(requests: Iterator[PredictionRequest], size: int) -> Iterator[list[PredictionRequest]]:
@@ -67,7 +68,7 @@ def recommend_file(
     output = check_new_output(output_path, overwrite)
     input_path = Path(input_path)
     if not input_path.is_file():
-        raise DataFormatError("input file not found", path=input_path)
+        raise DataFormatError("file not found", path=input_path)
     rec_dataset: RecDataset | None = optional_dataset(model_dir, dataset, data_dir)
     saved = load_saved_model(model_dir, rec_dataset)
     catalogue = rec_dataset.catalogue if rec_dataset is not None else None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from ..data.readers import iter_json_objects
 from ..errors import DataFormatError, InvalidInputError
 from ..evaluation.metrics import PAD
 from ..io_utils import atomic_path
@@ -72,19 +73,8 @@ def _int_list(value: Any) -> bool:
 def read_requests(path: str | os.PathLike, known_items: set[int]) -> Iterator[PredictionRequest]:
     """The checked lines of a prediction input file (blank lines skipped); DataFormatError names line and field."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError("input file not found", path=path)
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
-            if not isinstance(record, dict):
-                raise DataFormatError("expected a JSON object", path=path, line=number)
-            yield _request(path, number, record, known_items)
+    for number, record in iter_json_objects(path):
+        yield _request(path, number, record, known_items)
 
 
 def _request(path: Path, number: int, record: dict, known_items: set[int]) -> PredictionRequest:
