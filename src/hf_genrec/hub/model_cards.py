@@ -28,6 +28,7 @@ import yaml
 from ..errors import ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_write_text
 from ..models.adapter_folders import adapter_base, family_of_model
+from ..models.processing_utils import PROCESSOR_FILE
 from ..models.registry import family_names, family_of_model_type, get_family
 from ..semantic_ids.id_table import SEMANTIC_ID_FILE
 from ..recipes.yaml_recipes import load_recipe_yaml
@@ -234,7 +235,6 @@ def render_model_card(
     ]
     records = [eval_results] if isinstance(eval_results, Mapping) else list(eval_results or [])
     users = sorted({int(rec["users"]) for rec in records if isinstance(rec.get("users"), int)})
-    summary = _semantic_id_summary(model_dir)
     return ModelCard.from_template(
         card_data,
         template_path=str(template),
@@ -243,8 +243,8 @@ def render_model_card(
         model_type=config.get("model_type", "unknown"),
         architectures=config.get("architectures") or [],
         num_parameters=_count_parameters(model_dir),
-        semantic_ids=summary,
-        example_history=json.dumps(summary["example_items"]) if summary else "[1, 2, 3]",
+        semantic_ids=_semantic_id_summary(model_dir),
+        example_history=_example_history(model_dir),
         adapter_base=adapted,
         eval_rows=rows,
         eval_users=", ".join(str(u) for u in users),
@@ -348,8 +348,18 @@ def _semantic_id_summary(model_dir: Path) -> dict | None:
         "content_levels": int(data.get("content_levels") or len(sizes)),
         "codebook_sizes": sizes,
         "method": data.get("method", "unknown"),
-        "example_items": [int(i) for i in data["item_ids"][:3]],  # the card's snippet uses real items of the catalogue
     }
+
+
+def _example_history(model_dir: Path) -> str:
+    """Three items of the checkpoint's own catalogue (ID table, else the processor's item list) for the card's snippet."""
+    for name, key in ((SEMANTIC_ID_FILE, "item_ids"), (PROCESSOR_FILE, "item_ids")):
+        path = model_dir / name
+        data = _read_json(path) if path.is_file() else None
+        items = data.get(key) if isinstance(data, dict) else None
+        if isinstance(items, list) and items:
+            return json.dumps([int(i) for i in items[:3]])
+    return "[...]"  # no catalogue beside the model: the reader fills in item ids
 
 
 def _config_yaml(config: dict) -> str | None:
