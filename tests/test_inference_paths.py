@@ -63,7 +63,7 @@ def test_recommend_ranks_every_user_as_evaluation_does(trained_checkpoints, fami
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_evaluation_predictions_then_batch_recommend_agree(trained_checkpoints, family, tmp_path):
+def test_evaluation_predictions_then_batch_recommend_agree(trained_checkpoints, family, tmp_path, capsys):
     """The issue's check: evaluate --predictions P, then recommend --input P --output R: the same top-10 for every user.
 
     TIGER runs the commands; ColaRec the functions behind them (subprocesses cost ~15 s each on a loaded machine).
@@ -101,9 +101,11 @@ def test_evaluation_predictions_then_batch_recommend_agree(trained_checkpoints, 
     if family != "tiger":
         return
     # an existing output is never replaced silently (the CLI: one line, status 2)
+    from hf_genrec.cli.main import main
+
     before = ranked.read_text()
-    refused = cli("recommend", "--model", model, "--input", str(predictions), "--output", str(ranked), "--top-k", "5")
-    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+    assert main(["recommend", "--model", model, "--input", str(predictions), "--output", str(ranked), "--top-k", "5"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"hf-genrec: error: {ranked} already exists: pass --overwrite (overwrite=True) to replace it"
     ]
     assert ranked.read_text() == before

@@ -224,16 +224,16 @@ class GenRecTrainer(LossComponentsMixin, PrecisionSwitchingTrainer):
         **kwargs: Any,
     ) -> str | None:
         """Save the model, then publish ``output_dir`` as ``hf-genrec push`` does: hf_genrec's card (model-index
-        from ``eval_results.json``), no pickle (``training_args.bin``), no absolute local path."""
+        from ``eval_results.json``), no pickle (``training_args.bin``), no absolute local path.  The push
+        always completes before returning (``blocking`` is accepted for Trainer's signature)."""
         from ..hub.push import push_model_dir
 
         self.save_model(_internal_call=True)
         if not self.is_world_process_zero():
             return None
         token = token if token is not None else self.args.hub_token
-        repo_id = self.args.hub_model_id or Path(self.args.output_dir).resolve().name
         return push_model_dir(
-            self.args.output_dir, repo_id, token=token, private=bool(private if private is not None else self.args.hub_private_repo),
+            self.args.output_dir, self._hub_repo_id(), token=token, private=bool(private if private is not None else self.args.hub_private_repo),
             commit_message=commit_message or "End of training", revision=revision or self.args.hub_revision, refresh_card=True,
         )
 
@@ -244,15 +244,17 @@ class GenRecTrainer(LossComponentsMixin, PrecisionSwitchingTrainer):
             return
         from ..hub.push import push_model_dir
 
-        repo_id = self.args.hub_model_id or Path(self.args.output_dir).resolve().name
-        push_model_dir(checkpoint_folder, repo_id, token=self.args.hub_token, private=bool(self.args.hub_private_repo),
+        push_model_dir(checkpoint_folder, self._hub_repo_id(), token=self.args.hub_token, private=bool(self.args.hub_private_repo),
                        commit_message=f"Training in progress, step {self.state.global_step}", refresh_card=True,
                        revision=self.args.hub_revision)
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """The repository is created by the first push (``push_model_dir``), not when training starts."""
-        self.hub_model_id = self.args.hub_model_id or Path(self.args.output_dir).resolve().name
+        self.hub_model_id = self._hub_repo_id()
         self.push_in_progress = None
+
+    def _hub_repo_id(self) -> str:
+        return self.args.hub_model_id or Path(self.args.output_dir).resolve().name
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         """hf_genrec's card (model-index from eval_results.json, the recipe) in ``output_dir``, not the generic one."""
