@@ -331,18 +331,17 @@ print(json.dumps({"url": url, "embeddings": vectors.tolist()}))
 
 
 def test_push_to_a_loopback_hub_and_load_back(minilm_adapter, mini, tmp_path):
-    import os
     import subprocess
     import sys
 
+    from hub_fixtures import client_environ
     from hub_server import LoopbackHubServer
 
     model, _, out = minilm_adapter
     texts = mini.catalogue.texts()[:6]
     repo_id = "org/beauty-item-encoder"
     with LoopbackHubServer() as server:
-        env = {**os.environ, **server.client_env(tmp_path / "hf_home"), "PYTHONPATH": str(Path(__file__).parent),
-               "OMP_NUM_THREADS": "1"}
+        env = client_environ(server, tmp_path / "hf_home", OMP_NUM_THREADS="1")
         result = subprocess.run(
             [sys.executable, "-c", PUSH_AND_LOAD, str(out), repo_id, json.dumps(texts)],
             env=env, capture_output=True, text=True, timeout=300,

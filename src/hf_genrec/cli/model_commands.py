@@ -24,14 +24,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams")
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--max-users", type=int, default=None, help="score only the first N users")
+    evaluate.add_argument("--predictions", default=None, metavar="FILE.jsonl",
+                          help="also write each scored user's top-K: one JSON line {user_id, history, exclude, items, scores}")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --predictions file")
     evaluate.set_defaults(func=run_evaluate)
 
-    recommend = subparsers.add_parser("recommend", help="top-K items for one history")
-    recommend.add_argument("--model", required=True, help="saved model folder")
-    recommend.add_argument("--history", type=int, nargs="+", required=True, help="item ids, oldest first")
+    recommend = subparsers.add_parser("recommend", help="top-K items for one history, or for every line of a JSONL file")
+    recommend.add_argument("--model", required=True, help="saved model folder (or adapter folder)")
+    source = recommend.add_mutually_exclusive_group(required=True)
+    source.add_argument("--history", type=int, nargs="+", help="item ids, oldest first")
+    source.add_argument("--input", metavar="FILE.jsonl",
+                        help='one user a line: {"history": [...], "user_id": optional, "exclude": optional}')
+    recommend.add_argument("--output", metavar="OUT.jsonl", help="with --input: the input lines plus items, scores (and titles)")
+    recommend.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     recommend.add_argument("--user-id", type=int, default=None)
     recommend.add_argument("--top-k", type=int, default=10)
-    recommend.add_argument("--num-beams", type=int, default=20)
+    recommend.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams, else 20")
+    recommend.add_argument("--batch-size", type=int, default=256, help="with --input: users ranked together")
+    recommend.add_argument("--no-progress", action="store_true", help="with --input: no progress bar on stderr")
     add_dataset_arguments(recommend, required=False)
     recommend.set_defaults(func=run_recommend)
 
@@ -51,12 +61,26 @@ def run_evaluate(args: argparse.Namespace) -> dict:
         return evaluate_saved_model(
             args.model, split=args.split, dataset=args.dataset, data_dir=args.data_dir, num_beams=args.num_beams,
             batch_size=args.batch_size, max_users=args.max_users, scratch_dir=scratch,
+            predictions=args.predictions, overwrite=args.overwrite,
         )
 
 
 def run_recommend(args: argparse.Namespace) -> dict:
+    from ..errors import InvalidInputError
+    from ..inference.batch_predictions import recommend_file
     from ..inference.saved_models import recommend_with_saved_model
 
+    if args.input is not None:
+        if args.output is None:
+            raise InvalidInputError("--input needs --output (the file the ranked lines go to)")
+        if args.user_id is not None:
+            raise InvalidInputError("--user-id goes with --history; with --input each line carries its user_id")
+        return recommend_file(
+            args.model, args.input, args.output, top_k=args.top_k, num_beams=args.num_beams, batch_size=args.batch_size,
+            overwrite=args.overwrite, dataset=args.dataset, data_dir=args.data_dir, show_progress=not args.no_progress,
+        )
+    if args.output is not None:
+        raise InvalidInputError("--output goes with --input (a file of histories)")
     return recommend_with_saved_model(
         args.model, args.history, top_k=args.top_k, num_beams=args.num_beams, user_id=args.user_id,
         dataset=args.dataset, data_dir=args.data_dir,

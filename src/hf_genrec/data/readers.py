@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any, Container, Iterator
 
@@ -26,6 +27,19 @@ def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
                 raise DataFormatError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path, line=number) from None
             if line:
                 yield number, line
+
+
+def iter_json_objects(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSON-lines file; DataFormatError names the line."""
+    path = Path(path)
+    for number, line in _open_lines(path):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
+        if not isinstance(row, dict):
+            raise DataFormatError("expected a JSON object", path=path, line=number)
+        yield number, row
 
 
 def _parse_int(token: str, path: Path, line: int, field: str) -> int:
@@ -72,13 +86,7 @@ def read_jsonl(
     path = Path(path)
     rows = []
     first_line: dict[Any, int] = {}
-    for number, line in _open_lines(path):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
-        if not isinstance(row, dict):
-            raise DataFormatError("expected a JSON object", path=path, line=number)
+    for number, row in iter_json_objects(path):
         for field, kind in required.items():
             if field not in row:
                 raise DataFormatError("missing field", path=path, line=number, field=field)

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from ..data import RecDataset, load_rec_dataset
-from ..errors import CheckpointMismatchError, DataFormatError
+from ..errors import CheckpointMismatchError, DataFormatError, UnknownDatasetError
 from ..generation import recommend
 from ..io_utils import read_json
+from ..models.adapter_folders import adapter_base, family_of_model, load_adapter
 from ..models.processing_utils import PROCESSOR_FILE
 from ..models.registry import ModelFamily, family_names, family_of_model_type
 from ..recipes.training_arguments import GenRecTrainingArguments
 from ..recipes.yaml_recipes import load_recipe_yaml
 from ..training.pipeline import RECIPE_FILE, write_eval_results
 from ..training.trainer import GenRecTrainer
+from .prediction_files import check_new_output, evaluation_lines, write_jsonl
 
 
 @dataclass
@@ -59,7 +61,8 @@ def load_saved_model(model_dir: str | os.PathLike, dataset: RecDataset | None = 
     rebuilt from its tokenizer and recipe; ColaRec's also needs ``dataset`` (the item texts).
     """
     model_dir = Path(model_dir)
-    family = family_of_dir(model_dir)
+    base = adapter_base(model_dir)  # a folder of adapter weights names the model they adapt
+    family = family_of_dir(model_dir) if base is None else family_of_model(base)
     recipe = read_saved_recipe(model_dir)
     if (model_dir / PROCESSOR_FILE).exists():
         processor = family.processor_class.from_pretrained(model_dir)
@@ -67,11 +70,24 @@ def load_saved_model(model_dir: str | os.PathLike, dataset: RecDataset | None = 
         processor = family.load_processor(model_dir, recipe, dataset) if family.load_processor else None
         if processor is None:
             raise DataFormatError(f"no {PROCESSOR_FILE}, and the processor cannot be rebuilt without the dataset", path=model_dir)
-    config = family.config_class.from_pretrained(model_dir)
+    config = family.config_class.from_pretrained(base or model_dir)
     processor.check_model(config)  # before the weights: a mismatch is named, not a shape error
-    model = family.model_class.from_pretrained(model_dir, config=config)
+    model = family.model_class.from_pretrained(base or model_dir, config=config)
+    if base is not None:
+        model = load_adapter(model, model_dir)
     model.eval()
     return SavedModel(model, processor, family, recipe, model_dir)
+
+
+def optional_dataset(model_dir: str | os.PathLike, dataset: str | None = None, data_dir: str | None = None) -> RecDataset | None:
+    """The dataset named by the arguments (errors raised) or by the folder's recipe (``None`` when it cannot be loaded:
+    titles are a convenience, recommending does not need the data)."""
+    if dataset is not None:
+        return load_rec_dataset(dataset, data_dir)
+    try:
+        return _dataset_for(read_saved_recipe(model_dir), None, data_dir)
+    except (DataFormatError, UnknownDatasetError):
+        return None
 
 
 def _dataset_for(recipe: dict, dataset: str | None, data_dir: str | None) -> RecDataset:
@@ -90,7 +106,13 @@ def evaluate_saved_model(
     batch_size: int = 256,
     max_users: int | None = None,
     scratch_dir: str = ".",
+    predictions: str | os.PathLike | None = None,
+    overwrite: bool = False,
 ) -> dict:
+    """Metrics of ranking the whole catalogue for every user of ``split``; ``predictions`` also writes each
+    user's top-K (a prediction file, see :mod:`~hf_genrec.inference.prediction_files`)."""
+    if predictions is not None:
+        check_new_output(predictions, overwrite)  # before any work
     recipe = read_saved_recipe(model_dir)
     rec_dataset = _dataset_for(recipe, dataset, data_dir)
     saved = load_saved_model(model_dir, rec_dataset)
@@ -118,6 +140,10 @@ def evaluate_saved_model(
     }
     if not max_users and trainer.is_world_process_zero():
         write_eval_results(Path(model_dir), rec_dataset, split, result, max_history, args)
+    if predictions is not None and trainer.is_world_process_zero():
+        ranked = trainer.last_rankings
+        record["predictions"] = str(predictions)
+        write_jsonl(predictions, evaluation_lines(rows, ranked.items.tolist(), ranked.scores.tolist()))
     return {**record, "dataset": rec_dataset.name, "split": split}
 
 
@@ -125,16 +151,15 @@ def recommend_with_saved_model(
     model_dir: str | os.PathLike,
     history: list[int],
     top_k: int = 10,
-    num_beams: int = 20,
+    num_beams: int | None = None,
     user_id: int | None = None,
     dataset: str | None = None,
     data_dir: str | None = None,
 ) -> dict:
-    try:
-        rec_dataset = _dataset_for(read_saved_recipe(model_dir), dataset, data_dir)
-    except DataFormatError:
-        rec_dataset = None  # titles are a convenience; recommendations do not need the data
+    """Top-K items for one history; ``num_beams`` defaults to the recipe's ``generation_num_beams``."""
+    rec_dataset = optional_dataset(model_dir, dataset, data_dir)
     saved = load_saved_model(model_dir, rec_dataset)
+    num_beams = num_beams or int(saved.recipe.get("generation_num_beams", 20))
     catalogue = rec_dataset.catalogue if rec_dataset is not None else None
     ranked = recommend(saved.model, saved.processor, [history], k=top_k, num_beams=num_beams,
                        user_ids=[user_id] if user_id is not None else None)[0]
@@ -151,4 +176,7 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-__all__ = ["SavedModel", "evaluate_saved_model", "family_of_dir", "load_saved_model", "read_saved_recipe", "recommend_with_saved_model"]
+__all__ = [
+    "SavedModel", "evaluate_saved_model", "family_of_dir", "load_saved_model", "optional_dataset", "read_saved_recipe",
+    "recommend_with_saved_model",
+]

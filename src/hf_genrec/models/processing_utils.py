@@ -18,6 +18,7 @@ import torch
 
 from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_write_json, read_json
+from ..remote_code import is_package_class, save_remote_code
 
 PROCESSOR_FILE = "processor_config.json"
 
@@ -53,11 +54,17 @@ class GenRecProcessor:
         return {}
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[str]:
+        """``processor_config.json`` with an ``auto_map`` and, from the package, the processor's code beside it
+        (``AutoProcessor.from_pretrained(dir, trust_remote_code=True)`` then works without hf_genrec)."""
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / PROCESSOR_FILE
-        atomic_write_json(path, {"processor_class": type(self).__name__, "format": self.processor_format, **self.to_dict()}, indent=2)
-        return [str(path)]
+        module = type(self).__module__
+        data = {"processor_class": type(self).__name__, "format": self.processor_format, **self.to_dict(),
+                "auto_map": {"AutoProcessor": f"{module.rpartition('.')[2]}.{type(self).__name__}"}}
+        code = save_remote_code(directory, [module]) if is_package_class(type(self)) else []
+        atomic_write_json(path, data, indent=2)
+        return [str(path)] + [str(p) for p in code]
 
     @classmethod
     def read_config(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:

@@ -46,6 +46,10 @@ class FamilyRecipe:
         """Item-tokenizer recipe fields this family sets (e.g. ColaRec's GID shape); none by default."""
         return {}
 
+    def checkpoint_semantic_ids(self) -> str | None:
+        """The folder whose ID table training must use when the recipe names none (a checkpoint being fine-tuned)."""
+        return None
+
 
 def check_non_negative(recipe: object, names: tuple[str, ...], minimum: float = 0) -> None:
     """ConfigError naming the first of ``names`` whose value is below ``minimum`` (or not finite)."""

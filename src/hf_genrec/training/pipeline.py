@@ -27,8 +27,9 @@ ITEM_TOKENIZER_DIR = "item_tokenizer"
 def item_ids_table(parsed: ParsedRecipe, dataset: RecDataset, output_dir: Path) -> SemanticIdTable:
     """Load the recipe's semantic-ID table, or build it into ``output_dir/item_tokenizer``."""
     recipe = parsed.recipe
-    if recipe.semantic_ids:
-        table = SemanticIdTable.load(recipe.semantic_ids)
+    source = recipe.semantic_ids or parsed.family_recipe.checkpoint_semantic_ids()
+    if source:
+        table = SemanticIdTable.load(source)
     else:
         table = build_semantic_ids(
             dataset=dataset,
@@ -40,7 +41,7 @@ def item_ids_table(parsed: ParsedRecipe, dataset: RecDataset, output_dir: Path) 
         ).table
     missing = [item for item in dataset.catalogue.item_ids if item not in table]
     if missing:
-        source = recipe.semantic_ids or output_dir / ITEM_TOKENIZER_DIR
+        source = source or output_dir / ITEM_TOKENIZER_DIR
         raise CheckpointMismatchError(f"{source}: the semantic-ID table lacks {len(missing)} catalogue items, e.g. {missing[:5]}")
     return table
 
@@ -68,12 +69,15 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
         processor=components.processor,
     )
     train_output = trainer.train(resume_from_checkpoint=resolve_checkpoint(output_dir, resume_from_checkpoint))
-    trainer.save_model(str(output_dir))  # the selected model when load_best_model_at_end, and its processor
+    # the selected model when load_best_model_at_end (a LoRA run: its adapter), and its processor; a push_to_hub
+    # recipe publishes at the end, once eval_results.json and recipe.yaml are there for the card
+    trainer.save_model(str(output_dir), _internal_call=True)
     atomic_write_text(output_dir / RECIPE_FILE, yaml.safe_dump(parsed.values, sort_keys=False))
     if args.plot_loss_curves and trainer.is_world_process_zero():
         trainer.plot_loss_curves(str(output_dir / "loss_curves.png"))
 
-    result = {"train_seconds": round(time.time() - started, 1), "train_loss": train_output.training_loss}
+    result = {"train_seconds": round(time.time() - started, 1), "train_loss": train_output.training_loss,
+              "train_processes": trainer.accelerator.num_processes}
     validation = trainer.evaluate(metric_key_prefix="validation")  # the selected model, on the selection sample
     result.update(validation)
     if recipe.test_at_end:
@@ -82,6 +86,8 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
         result["test_rows_per_process"] = trainer.rows_per_process
         if trainer.is_world_process_zero():
             write_eval_results(output_dir, dataset, "test", {k[len("test_"):]: v for k, v in test.items() if k.startswith("test_")}, recipe.max_history, args)
+    if args.push_to_hub:
+        result["hub_url"] = trainer.push_to_hub()
     result["seconds"] = round(time.time() - started, 1)
     return result
 

@@ -83,6 +83,8 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         contrastive_loss_weight=family_recipe.contrastive_loss_weight,
         pad_token_id=tokenizer.pad_token_id,
     )
+    # ColaRec's decoder writes codes in a vocabulary of its own: decode_items / the generate() constraints read that
+    tokenizer.set_generation_layout(config.generation_level_offsets, config.eos_token_id)
     needs_items = family_recipe.bpr_loss_weight > 0 or family_recipe.index_loss_weight > 0 or family_recipe.contrastive_loss_weight > 0
     collator = ColaRecCollator(
         features, with_pos_neg=needs_items, with_sibling=family_recipe.contrastive_loss_weight > 0, seed=seed

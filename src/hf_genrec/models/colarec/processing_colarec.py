@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from ...errors import DataFormatError, InvalidInputError, UnknownItemError
+from ...errors import CheckpointMismatchError, DataFormatError, InvalidInputError, UnknownItemError
 from ...io_utils import atomic_save_tensors
 from ...semantic_ids.id_table import SemanticIdTable
 from ..genrec_tokenizer.tokenization_genrec import GenRecTokenizer
@@ -251,8 +251,18 @@ class ColaRecProcessor(GenRecProcessor):
         return self.stack("", examples)
 
     def check_model(self, config: Any) -> None:
-        if self.tokenizer is not None:
-            check_tokenizer_matches_config(config, self.tokenizer)
+        """Also gives a tokenizer saved without it the decoder's generation layout (``decode_items`` needs it)."""
+        if self.tokenizer is None:
+            return
+        check_tokenizer_matches_config(config, self.tokenizer)
+        wanted = list(config.generation_level_offsets)
+        if "generation_level_offsets" not in self.tokenizer.init_kwargs:
+            self.tokenizer.set_generation_layout(wanted, config.eos_token_id)
+        elif self.tokenizer.generation_level_offsets != wanted:
+            raise CheckpointMismatchError(
+                f"the tokenizer's generation_level_offsets {self.tokenizer.generation_level_offsets} disagree with the "
+                f"model's decoder vocabulary {wanted} (config.json)"
+            )
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from transformers.utils import ModelOutput
 
 from ...errors import InvalidInputError
 from ..causal_transformer import IGNORE_INDEX, CausalTransformer, init_sequence_model_weights
+from ..publishing import PublishWithCardMixin
 from .configuration_rpg import RPGConfig
 
 
@@ -53,7 +54,7 @@ class RPGPreTrainedModel(PreTrainedModel):
             init_sequence_model_weights(module, self.config.initializer_range)
 
 
-class RPGForGenerativeRecommendation(RPGPreTrainedModel):
+class RPGForGenerativeRecommendation(PublishWithCardMixin, RPGPreTrainedModel):
     """RPG with tied code embeddings; ``set_item_codes`` gives it the catalogue's semantic IDs."""
 
     def __init__(self, config: RPGConfig) -> None:

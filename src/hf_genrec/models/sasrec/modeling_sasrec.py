@@ -19,6 +19,7 @@ from transformers.utils import ModelOutput
 
 from ...errors import InvalidInputError
 from ..causal_transformer import IGNORE_INDEX, CausalTransformer, init_sequence_model_weights
+from ..publishing import PublishWithCardMixin
 from .configuration_sasrec import SASRecConfig
 
 
@@ -41,7 +42,7 @@ class SASRecPreTrainedModel(PreTrainedModel):
         init_sequence_model_weights(module, self.config.initializer_range)
 
 
-class SASRecForSequentialRecommendation(SASRecPreTrainedModel):
+class SASRecForSequentialRecommendation(PublishWithCardMixin, SASRecPreTrainedModel):
     """SASRec with tied input / output item embeddings and a softmax over the catalogue."""
 
     def __init__(self, config: SASRecConfig) -> None:
