@@ -28,8 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     recommend = subparsers.add_parser("recommend", help="top-K items for one history")
     recommend.add_argument("--model", required=True, help="saved model folder")
-    recommend.add_argument("--history", type=int, nargs="+", required=True, help="item ids, oldest first")
+    recommend.add_argument("--history", nargs="+", required=True,
+                           help="items, oldest first: their original keys when the model carries them (imported data), else item ids")
+    recommend.add_argument("--ids", action="store_true", help="read --history as internal item ids even when the model carries keys")
     recommend.add_argument("--user-id", type=int, default=None)
+    recommend.add_argument("--user-key", default=None, help="original user key (looked up in the dataset's users.jsonl)")
     recommend.add_argument("--top-k", type=int, default=10)
     recommend.add_argument("--num-beams", type=int, default=20)
     add_dataset_arguments(recommend, required=False)
@@ -59,5 +62,5 @@ def run_recommend(args: argparse.Namespace) -> dict:
 
     return recommend_with_saved_model(
         args.model, args.history, top_k=args.top_k, num_beams=args.num_beams, user_id=args.user_id,
-        dataset=args.dataset, data_dir=args.data_dir,
+        dataset=args.dataset, data_dir=args.data_dir, by_key=False if args.ids else None, user_key=args.user_key,
     )

@@ -36,11 +36,13 @@ class RQKMeansConfig:
     init: str = "kmeans++"
     standardize_inputs: bool = True
     seed: int = 42
+    max_points_per_centroid: int = 256  # each level is fit on at most this many points a centroid (0: all)
 
     def __post_init__(self) -> None:
-        if self.num_levels < 1 or self.codebook_size < 1 or self.num_iters < 0:
+        if self.num_levels < 1 or self.codebook_size < 1 or self.num_iters < 0 or self.max_points_per_centroid < 0:
             raise ConfigError(
-                f"RQKMeansConfig needs num_levels >= 1, codebook_size >= 1, num_iters >= 0; got {self}"
+                f"RQKMeansConfig needs num_levels >= 1, codebook_size >= 1, num_iters >= 0, "
+                f"max_points_per_centroid >= 0; got {self}"
             )
         if self.init not in ("kmeans++", "random"):
             raise ConfigError(f"RQKMeansConfig.init must be 'kmeans++' or 'random', got {self.init!r}")
@@ -86,9 +88,13 @@ class RQKMeansTokenizer:
         self.mean, self.std = standardization(x)
         residual = self._standardize(x)
         generator = torch.Generator().manual_seed(self.config.seed)
+        per_centroid = self.config.max_points_per_centroid
+        max_points = per_centroid * self.config.codebook_size if per_centroid else None
         levels = []
         for _ in range(self.config.num_levels):
-            centroids, assign = kmeans(residual, self.config.codebook_size, self.config.num_iters, generator, self.config.init)
+            centroids, assign = kmeans(
+                residual, self.config.codebook_size, self.config.num_iters, generator, self.config.init, max_points
+            )
             levels.append(centroids)
             residual = residual - centroids[assign]
         self.centroids = torch.stack(levels)

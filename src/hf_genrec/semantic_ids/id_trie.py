@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .id_table import SemanticIdTable
+from .id_table import SemanticIdTable, pack_codes
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +73,8 @@ def build_id_trie(table: SemanticIdTable, device: torch.device | str = "cpu") ->
     # prefix index of every item at every depth 0..levels-1 (depth 0: the empty prefix, index 0)
     prefix_index = [np.zeros(n, dtype=np.int64)]
     for depth in range(1, levels):
-        _, inverse = np.unique(codes[:, :depth], axis=0, return_inverse=True)
+        packed = pack_codes(codes[:, :depth], table.codebook_sizes[:depth])  # one int64 a prefix: sorts fast
+        _, inverse = np.unique(codes[:, :depth] if packed is None else packed, axis=0 if packed is None else None, return_inverse=True)
         prefix_index.append(inverse.reshape(-1).astype(np.int64))
     next_state = []
     for level in range(levels):
