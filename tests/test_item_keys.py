@@ -102,14 +102,34 @@ def test_kmeans_on_more_points_than_the_sample_fits_a_sample_and_assigns_all():
     assert torch.equal(full, plain)
 
 
-def test_trie_of_a_large_catalogue_names_every_item():
+@pytest.mark.parametrize("clustered", [False, True])
+def test_trie_levels_answer_as_the_table_says(clustered):
+    """Dense and counted levels alike: exactly the table's IDs are valid, each leads to its own row."""
+    from hf_genrec.semantic_ids.id_trie import CountedLevel
+
     rng = np.random.default_rng(0)
-    content = rng.integers(0, 64, (20000, 3))
-    table = SemanticIdTable.from_content_codes(list(range(1, 20001)), content, 64)
+    n = 6000
+    content = rng.integers(0, 64, (n, 3))
+    if clustered:  # one content prefix holds 500 items: a wide disambiguation level, stored counted
+        content[rng.permutation(n)[:500]] = 7
+    table = SemanticIdTable.from_content_codes(list(range(1, n + 1)), content, 64)
     trie = build_id_trie(table)
-    rows = trie.state_of(torch.as_tensor(table.codes))
-    assert torch.equal(rows, torch.arange(20000))
-    assert int(trie.state_of(torch.tensor([[63, 63, 63, table.codebook_sizes[-1] - 1]]))[0]) in (-1, *range(20000))
+    assert isinstance(trie.next_state[-1], CountedLevel) == clustered
+    assert torch.equal(trie.state_of(torch.as_tensor(table.codes)), torch.arange(n))
+    prefixes = torch.as_tensor(table.codes[:, :3])
+    states = trie.state_of(prefixes)
+    allowed = trie.allowed(3, states)
+    expected = torch.zeros_like(allowed)
+    expected[torch.arange(n), torch.as_tensor(table.codes[:, 3])] = True
+    groups = {}
+    for row, state in enumerate(states.tolist()):
+        groups.setdefault(state, torch.zeros(table.codebook_sizes[3], dtype=torch.bool))[table.codes[row, 3]] = True
+    assert all(torch.equal(allowed[row], groups[state]) for row, state in enumerate(states.tolist()))
+    beyond = torch.full((n,), table.codebook_sizes[3] - 1)
+    last = trie.step(3, states, beyond)
+    assert all((r == -1) == (not groups[s][-1]) for r, s in zip(last.tolist(), states.tolist()))
+    assert torch.equal(trie.step(3, torch.full((3,), -1), torch.zeros(3, dtype=torch.long)), torch.full((3,), -1))
+    assert torch.equal(trie.step(3, states[:3], torch.tensor([-1, 10**6, 0])), torch.tensor([-1, -1, int(trie.step(3, states[2:3], torch.tensor([0]))[0])]))
 
 
 # ------------------------------------------------------------------ the issue's check, on a slice
