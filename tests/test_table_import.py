@@ -174,3 +174,19 @@ def test_bad_items_and_other_inputs(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(DataFormatError, match=r"broken\.parquet: not a readable Parquet file"):
         RecDataset.from_interactions(tmp_path / "broken.parquet")
+
+
+def test_item_keys_of_a_folder_are_checked(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "sequences.txt").write_text("1 1 2 1\n")
+    (folder / "items.jsonl").write_text('{"item_id": 1, "item_key": "a"}\n{"item_id": 2, "item_key": 7}\n')
+    with pytest.raises(DataFormatError, match=r"items\.jsonl, field 'item_key': item 2: expected a non-empty string, got 7"):
+        load_rec_dataset("d", tmp_path)
+    (folder / "items.jsonl").write_text('{"item_id": 1, "item_key": "a"}\n{"item_id": 2, "item_key": "a"}\n')
+    with pytest.raises(DataFormatError, match=r"field 'item_key': item key 'a' names items 1 and 2"):
+        load_rec_dataset("d", tmp_path)
+    (folder / "items.jsonl").write_text('{"item_id": 1, "item_key": "a"}\n{"item_id": 2, "item_key": "b"}\n')
+    (folder / "users.jsonl").write_text('{"user_id": 9, "user_key": "x"}\n')
+    with pytest.raises(DataFormatError, match=r"users\.jsonl: user ids \[1, 9\] are in only one of users\.jsonl and the interactions"):
+        load_rec_dataset("d", tmp_path)

@@ -69,13 +69,8 @@ def read_sequences(path: str | Path, known_items: Container[int] | None = None) 
     return sequences
 
 
-def read_jsonl(
-    path: str | Path, required: dict[str, type | tuple[type, ...]], unique: str | None = None
-) -> list[dict[str, Any]]:
-    """One JSON object a line; ``required`` maps field names to accepted types; ``unique`` names a key field."""
-    path = Path(path)
-    rows = []
-    first_line: dict[Any, int] = {}
+def json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of a JSON-lines file; a line that is not a JSON object is refused by line."""
     for number, line in _open_lines(path):
         try:
             row = json.loads(line)
@@ -83,6 +78,17 @@ def read_jsonl(
             raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
         if not isinstance(row, dict):
             raise DataFormatError("expected a JSON object", path=path, line=number)
+        yield number, row
+
+
+def read_jsonl(
+    path: str | Path, required: dict[str, type | tuple[type, ...]], unique: str | None = None
+) -> list[dict[str, Any]]:
+    """One JSON object a line; ``required`` maps field names to accepted types; ``unique`` names a key field."""
+    path = Path(path)
+    rows = []
+    first_line: dict[Any, int] = {}
+    for number, row in json_objects(path):
         for field, kind in required.items():
             if field not in row:
                 raise DataFormatError("missing field", path=path, line=number, field=field)

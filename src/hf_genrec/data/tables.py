@@ -10,7 +10,6 @@ then located as ``row N`` (0-based, as the object indexes them).
 from __future__ import annotations
 
 import csv
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DataFormatError
-from .readers import _open_lines
+from .readers import _open_lines, json_objects
 
 TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 JSON_LINES = (".jsonl", ".json", ".ndjson")
@@ -135,13 +134,7 @@ def _next_record(records: Any, pulled: list[int], path: Path) -> list[str] | Non
 def _read_json_lines(path: Path) -> Table:
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
-    for number, line in _open_lines(path):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
-        if not isinstance(row, dict):
-            raise DataFormatError("expected a JSON object", path=path, line=number)
+    for number, row in json_objects(path):
         rows.append(row)
         numbers.append(number)
     if not rows:

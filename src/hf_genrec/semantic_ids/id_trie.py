@@ -16,6 +16,7 @@ stores this map in one of two forms, chosen by size; both answer identically:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -67,6 +68,11 @@ class SemanticIdTrie:
         if device == self.device:
             return self
         return SemanticIdTrie(tuple(t.to(device) for t in self.next_state), self.item_ids.to(device), self.codebook_sizes)
+
+    @cached_property
+    def sorted_item_ids(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``item_ids`` sorted, and the table row of each: item id -> row by binary search, sorted once."""
+        return self.item_ids.sort()
 
     def step(self, level: int, state: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """States after appending ``codes`` to prefixes ``state`` (both [N]); -1 stays -1 and marks invalid."""
