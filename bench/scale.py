@@ -53,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated catalogue sizes")
     p.add_argument("--dim", type=int, default=128, help="embedding width (k-means cost is linear in it; MiniLM: 384)")
     p.add_argument("--clusters", type=int, default=2000, help="Gaussian-mixture components of the synthetic embeddings")
+    p.add_argument("--codebook-size", type=int, default=256, help="codes a level of the 3 content levels (default 256)")
     p.add_argument("--users", type=int, default=512, help="users decoded per size (default 512)")
     p.add_argument("--batch-size", type=int, default=256, help="users a decoding batch (default 256)")
     p.add_argument("--beams", type=int, default=20)
@@ -60,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--history", type=int, default=20, help="items a history (default 20)")
     p.add_argument("--train-batch", type=int, default=256)
     p.add_argument("--train-steps", type=int, default=3, help="timed training steps (after one warm-up step)")
-    p.add_argument("--shape", default="cpu-recipe", choices=["cpu-recipe", "paper"], help="TIGER size (bench/train.py's shapes)")
+    p.add_argument("--shape", default="cpu-recipe", choices=sorted(SHAPES), help="TIGER size (bench/train.py's shapes)")
     p.add_argument("--sasrec-dim", type=int, default=64)
     p.add_argument("--zipf", type=float, default=1.1, help="exponent of the power-law item popularity")
     p.add_argument("--skip-text", action="store_true", help="do not time the text encoder")
@@ -72,6 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 SHAPES = {  # as bench/train.py
     "paper": dict(d_model=128, d_ff=1024, d_kv=64, num_heads=6, num_layers=4, num_decoder_layers=4),
     "cpu-recipe": dict(d_model=128, d_ff=512, d_kv=32, num_heads=6, num_layers=2, num_decoder_layers=2),
+    "tiny": dict(d_model=16, d_ff=32, d_kv=8, num_heads=2, num_layers=1, num_decoder_layers=1),  # smoke tests
 }
 
 
@@ -105,13 +107,13 @@ def power_law_histories(n: int, count: int, length: int, exponent: float, seed: 
 
 
 # ---------------------------------------------------------------------------------------- measurements
-def build_ids(n: int, embeddings: torch.Tensor, seed: int, scratch: str):
+def build_ids(n: int, embeddings: torch.Tensor, codebook_size: int, seed: int, scratch: str):
     from hf_genrec.item_tokenizers.build import build_semantic_ids
 
     start = time.perf_counter()
     build = build_semantic_ids(
         method="rqkmeans", output_dir=scratch, item_ids=list(range(1, n + 1)), embeddings=embeddings,
-        num_levels=3, codebook_size=256, seed=seed,
+        num_levels=3, codebook_size=codebook_size, seed=seed,
     )
     return build, time.perf_counter() - start
 
@@ -238,7 +240,7 @@ def run_one_size(n: int, args) -> dict:
     rss_before_build = rss_peak_mb()
     with tempfile.TemporaryDirectory(prefix="hf_genrec_scale_") as scratch:
         log(f"{n} items: semantic IDs (RQ-KMeans)")
-        build, build_s = build_ids(n, embeddings, args.seed, scratch)
+        build, build_s = build_ids(n, embeddings, args.codebook_size, args.seed, scratch)
     id_build_peak = rss_peak_mb()
     del embeddings
     table = build.table

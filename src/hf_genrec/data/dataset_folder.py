@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError
-from ..io_utils import read_json
+from ..io_utils import atomic_write_json, atomic_write_text, read_json
 from .keys import KeyMap
 from .protocols import LEAVE_ONE_OUT
 from .readers import read_jsonl
@@ -74,7 +74,7 @@ def write_dataset_folder(dataset: Any, folder: str | os.PathLike) -> Path:
         info = {"format": DATASET_FORMAT, "protocol": dataset.protocol, **dataset.info}
         if dataset.text_fields is not None:
             info["text_fields"] = list(dataset.text_fields)
-        (staging / DATASET_INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        atomic_write_json(staging / DATASET_INFO_FILE, info, indent=2)
         refuse_existing(folder)  # appeared meanwhile
         os.rename(staging, folder)
     finally:
@@ -92,9 +92,7 @@ def refuse_existing(folder: str | os.PathLike) -> Path:
 
 
 def _write_lines(path: Path, lines: Any) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(line + "\n")
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 __all__ = ["DATASET_INFO_FILE", "USERS_FILE", "read_dataset_info", "read_user_keys", "refuse_existing", "write_dataset_folder"]

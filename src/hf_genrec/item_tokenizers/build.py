@@ -95,8 +95,6 @@ def build_semantic_ids(
     tokenizer (RQ-VAE: ``save_pretrained``; RQ-KMeans: centroids safetensors + JSON config; ColaRec:
     LightGCN weights and results) and ``semantic_ids.json``.
     """
-    from ..item_encoders.sentence_encoder import encode_item_texts
-
     start = time.perf_counter()
     output_dir = Path(output_dir)
     if device == "cpu":
@@ -130,6 +128,8 @@ def build_semantic_ids(
         )
     else:
         if embeddings is None:
+            from ..item_encoders.sentence_encoder import encode_item_texts  # sentence-transformers: only to encode
+
             if texts is None or len(texts) != len(item_ids):
                 raise InvalidInputError("texts must be given, one per item id")
             embeddings = encode_item_texts(
