@@ -24,6 +24,7 @@ from ..semantic_ids.id_table import SemanticIdTable
 from .colarec_gids import build_colarec_gids
 from .cooccurrence import smooth_with_cooccurrence
 from .plots import plot_semantic_id_stats
+from .opq import OPQConfig, OPQTokenizer
 from .rqkmeans import RQKMeansConfig, RQKMeansTokenizer
 from .rqvae_training import train_rqvae_tokenizer
 
@@ -63,6 +64,22 @@ def attach_item_keys(table: SemanticIdTable, item_ids: Sequence[int], item_keys:
     if missing:
         raise InvalidInputError(f"no key for items {missing[:5]} of the semantic-ID table")
     return table.with_item_keys([key_of[item] for item in table.item_ids])
+
+
+def fit_opq_tokenizer(
+    embeddings: torch.Tensor, item_ids: Sequence[int], recipe: ItemTokenizerRecipe, seed: int = 42
+) -> tuple[OPQTokenizer, SemanticIdTable]:
+    """Fit optimized product quantisation (``num_levels`` digits of ``codebook_size`` codes) and return it with its table."""
+    config = OPQConfig(
+        num_digits=recipe.num_levels,
+        codebook_size=recipe.codebook_size,
+        rotation_iters=recipe.rotation_iters,
+        kmeans_iters=recipe.kmeans_iters,
+        standardize_inputs=recipe.standardize_inputs,
+        seed=seed,
+    )
+    tokenizer = OPQTokenizer(config).fit(embeddings)
+    return tokenizer, tokenizer.build_table(item_ids, embeddings)
 
 
 def build_semantic_ids(
@@ -157,6 +174,10 @@ def build_semantic_ids(
             if final:
                 extra["reconstruction_loss"] = final[-1]["loss_reconstruction"]
                 extra["quantization_loss"] = final[-1]["loss_quantization"]
+        elif recipe.method == "opq":
+            tokenizer, table = fit_opq_tokenizer(embeddings, item_ids, recipe, seed=training_args.seed)
+            tokenizer.save_pretrained(output_dir)
+            extra = {"reconstruction_error": round(tokenizer.reconstruction_error(embeddings), 4)}
         else:
             tokenizer, table = fit_rqkmeans_tokenizer(embeddings, item_ids, recipe, seed=training_args.seed)
             tokenizer.save_pretrained(output_dir)
@@ -192,4 +213,4 @@ def build_semantic_ids(
     return SemanticIdBuild(table, summary)
 
 
-__all__ = ["SemanticIdBuild", "attach_item_keys", "build_semantic_ids", "fit_rqkmeans_tokenizer"]
+__all__ = ["SemanticIdBuild", "attach_item_keys", "build_semantic_ids", "fit_opq_tokenizer", "fit_rqkmeans_tokenizer"]
