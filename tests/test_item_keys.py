@@ -238,3 +238,24 @@ def test_a_table_whose_keys_disagree_with_the_dataset_is_refused(shop, tmp_path)
     swapped[0], swapped[1] = swapped[1], swapped[0]
     with pytest.raises(CheckpointMismatchError, match=r"ids: item 1 has key '.+' in the semantic-ID table but '.+' in the dataset"):
         with_dataset_item_keys(table.with_item_keys(swapped), dataset, "ids")
+
+
+def test_a_sasrec_checkpoint_carries_the_keys_too(shop, capsys):
+    """Families without an ID table keep the keys in processor_config.json."""
+    from transformers import AutoModel, AutoProcessor
+
+    root, dataset = shop
+    recipe = {"model_family": "sasrec", "dataset": "shop", "data_dir": str(root / "data"), "max_history": 20,
+              "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "output_dir": str(root / "sasrec"),
+              "use_cpu": True, "max_steps": 3, "per_device_train_batch_size": 32, "save_strategy": "no",
+              "report_to": "none", "disable_tqdm": True, "generation_num_beams": 10, "test_at_end": False}
+    (root / "sasrec.yaml").write_text(yaml.safe_dump(recipe))
+    assert main(["train", "--config", str(root / "sasrec.yaml")]) == 0
+    processor = AutoProcessor.from_pretrained(root / "sasrec")
+    assert processor.item_keys == dataset.item_keys.keys_of(processor.item_ids)
+    model = AutoModel.from_pretrained(root / "sasrec")
+    history = dataset.item_keys.keys_of(dataset.sequences[1][:3])
+    ranked = hf_genrec.recommend_by_key(model, processor, [history], k=5)[0]
+    assert len(ranked) == 5 and all(key in dataset.item_keys for key, _ in ranked)
+    assert main(["recommend", "--model", str(root / "sasrec"), "--history", *history, "--top-k", "5"]) == 0
+    assert [r["item_key"] for r in last_json(capsys)["recommendations"]] == [k for k, _ in ranked]

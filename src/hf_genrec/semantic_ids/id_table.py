@@ -79,7 +79,7 @@ class SemanticIdTable:
             unique_ids = self.num_items - int((self._sorted_codes[1:] == self._sorted_codes[:-1]).sum())
         if unique_ids != self.num_items:
             raise CheckpointMismatchError("two items share one semantic ID; the table must be a bijection")
-        self.item_keys: list[str] | None = _checked_keys(item_keys, self.num_items)
+        self.item_keys: list[str] | None = checked_item_keys(item_keys, self.num_items)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -103,7 +103,7 @@ class SemanticIdTable:
     def with_item_keys(self, item_keys: Sequence[str] | None) -> "SemanticIdTable":
         """The same IDs with the catalogue's original keys (``item_keys[i]`` of ``item_ids[i]``)."""
         table = copy.copy(self)
-        table.item_keys = _checked_keys(item_keys, self.num_items)
+        table.item_keys = checked_item_keys(item_keys, self.num_items)
         return table
 
     # ------------------------------------------------------------------ sizes
@@ -333,7 +333,8 @@ def _rank_within_groups(codes: np.ndarray, codebook_sizes: Sequence[int]) -> np.
     return rank
 
 
-def _checked_keys(item_keys: Sequence[str] | None, num_items: int) -> list[str] | None:
+def checked_item_keys(item_keys: Sequence[str] | None, num_items: int) -> list[str] | None:
+    """Original item keys as a list: one non-empty, distinct string per item (CheckpointMismatchError otherwise)."""
     if item_keys is None:
         return None
     keys = list(item_keys)
