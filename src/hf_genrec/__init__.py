@@ -11,11 +11,11 @@ __version__ = "0.1.0"
 
 from . import models  # noqa: E402,F401  (registers the model families)
 from .data import load_rec_dataset  # noqa: E402
-from .generation import recommend  # noqa: E402
+from .generation import recommend, recommend_by_key  # noqa: E402
 from .hub import model_publishing  # noqa: E402
 from .item_tokenizers import rqvae  # noqa: E402,F401  (registers the RQ-VAE item tokenizer)
 from .semantic_ids import SemanticIdTable  # noqa: E402
 
 model_publishing.register()  # model.push_to_hub publishes like `hf-genrec push` (same card, no pickle, no local path)
 
-__all__ = ["SemanticIdTable", "load_rec_dataset", "recommend", "__version__"]
+__all__ = ["SemanticIdTable", "load_rec_dataset", "recommend", "recommend_by_key", "__version__"]

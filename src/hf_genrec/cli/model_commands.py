@@ -32,12 +32,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     recommend = subparsers.add_parser("recommend", help="top-K items for one history, or for every line of a JSONL file")
     recommend.add_argument("--model", required=True, help="saved model folder (or adapter folder)")
     source = recommend.add_mutually_exclusive_group(required=True)
-    source.add_argument("--history", type=int, nargs="+", help="item ids, oldest first")
+    source.add_argument("--history", nargs="+",
+                        help="items, oldest first: their original keys when the model carries them (imported data), else item ids")
     source.add_argument("--input", metavar="FILE.jsonl",
                         help='one user a line: {"history": [...], "user_id": optional, "exclude": optional}')
+    recommend.add_argument("--ids", action="store_true", help="read --history as internal item ids even when the model carries keys")
     recommend.add_argument("--output", metavar="OUT.jsonl", help="with --input: the input lines plus items, scores (and titles)")
     recommend.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     recommend.add_argument("--user-id", type=int, default=None)
+    recommend.add_argument("--user-key", default=None, help="original user key (looked up in the dataset's users.jsonl)")
     recommend.add_argument("--top-k", type=int, default=10)
     recommend.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams, else 20")
     recommend.add_argument("--batch-size", type=int, default=256, help="with --input: users ranked together")
@@ -83,5 +86,5 @@ def run_recommend(args: argparse.Namespace) -> dict:
         raise InvalidInputError("--output goes with --input (a file of histories)")
     return recommend_with_saved_model(
         args.model, args.history, top_k=args.top_k, num_beams=args.num_beams, user_id=args.user_id,
-        dataset=args.dataset, data_dir=args.data_dir,
+        dataset=args.dataset, data_dir=args.data_dir, by_key=False if args.ids else None, user_key=args.user_key,
     )

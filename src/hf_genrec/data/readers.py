@@ -11,8 +11,12 @@ from typing import Any, Container, Iterator
 from ..errors import DataFormatError
 
 
-def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, stripped line) of a non-empty text file, skipping blank lines."""
+def _open_lines(path: Path, strip: bool = True) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line) of a non-empty text file, skipping blank lines.
+
+    Lines are stripped of surrounding whitespace, or with ``strip=False`` only of the line break
+    (a TSV row may end in an empty field).
+    """
     if not path.exists():
         raise DataFormatError("file not found", path=path)
     if not path.is_file():
@@ -22,11 +26,11 @@ def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
     with path.open("rb") as handle:  # decoded line by line, so a bad byte is reported on its own line
         for number, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8").strip()
+                line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataFormatError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path, line=number) from None
-            if line:
-                yield number, line
+            if line.strip():
+                yield number, line.strip() if strip else line.rstrip("\r\n")
 
 
 def iter_json_objects(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:

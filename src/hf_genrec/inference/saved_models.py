@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..data import RecDataset, load_rec_dataset
-from ..errors import CheckpointMismatchError, DataFormatError, UnknownDatasetError
+from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError, UnknownDatasetError
 from ..generation import recommend
+from ..generation.recommend import histories_to_ids, item_key_map
 from ..io_utils import read_json
 from ..models.adapter_folders import adapter_base, family_of_model, load_adapter
 from ..models.processing_utils import PROCESSOR_FILE
@@ -149,25 +150,58 @@ def evaluate_saved_model(
 
 def recommend_with_saved_model(
     model_dir: str | os.PathLike,
-    history: list[int],
+    history: Sequence[int | str],
     top_k: int = 10,
     num_beams: int | None = None,
     user_id: int | None = None,
     dataset: str | None = None,
     data_dir: str | None = None,
+    by_key: bool | None = None,
+    user_key: str | None = None,
 ) -> dict:
-    """Top-K items for one history; ``num_beams`` defaults to the recipe's ``generation_num_beams``."""
+    """Top-``top_k`` items for one history.
+
+    A model trained on an imported dataset carries its item keys: ``history`` is then read as
+    original keys and the answer names each item by key and id (``by_key=False`` reads internal
+    ids instead); otherwise ``history`` holds item ids.  ``user_key`` is looked up in the dataset's
+    user map.  Titles come from the dataset when it can be loaded.
+    """
     rec_dataset = optional_dataset(model_dir, dataset, data_dir)
     saved = load_saved_model(model_dir, rec_dataset)
     num_beams = num_beams or int(saved.recipe.get("generation_num_beams", 20))
     catalogue = rec_dataset.catalogue if rec_dataset is not None else None
-    ranked = recommend(saved.model, saved.processor, [history], k=top_k, num_beams=num_beams,
+    if by_key is None:
+        by_key = saved.processor.item_keys is not None
+    key_map = item_key_map(saved.processor) if by_key else None
+    items = histories_to_ids(key_map, [history])[0] if key_map is not None else [_item_id(item) for item in history]
+    if user_key is not None:
+        if user_id is not None:
+            raise InvalidInputError("give a user id or a user key, not both")
+        if rec_dataset is None or rec_dataset.user_keys is None:
+            raise InvalidInputError("user keys need the dataset the model was trained on, with its users.jsonl (pass --dataset / --data-dir)")
+        user_id = rec_dataset.user_keys.id_of(user_key)
+    ranked = recommend(saved.model, saved.processor, [items], k=top_k, num_beams=num_beams,
                        user_ids=[user_id] if user_id is not None else None)[0]
-    items = [
-        {"item_id": item, "score": score, **({"title": catalogue.title(item)} if catalogue and item in catalogue else {})}
-        for item, score in ranked
-    ]
-    return {"history": history, "recommendations": items}
+    out = []
+    for item, score in ranked:
+        entry: dict[str, Any] = {"item_id": item}
+        if key_map is not None:
+            entry["item_key"] = key_map.key_of(item)
+        entry["score"] = score
+        if catalogue and item in catalogue:
+            entry["title"] = catalogue.title(item)
+        out.append(entry)
+    return {"history": list(history), "recommendations": out}
+
+
+def _item_id(value: int | str) -> int:
+    """An internal item id given as an int or as decimal text (the command line's form)."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidInputError(f"history item {value!r} is not an item id (and the model carries no item keys)") from None
+    return value
 
 
 def _cuda_available() -> bool:

@@ -48,10 +48,22 @@ def fit_rqkmeans_tokenizer(
         init=recipe.kmeans_init,
         standardize_inputs=recipe.standardize_inputs,
         seed=seed,
+        max_points_per_centroid=recipe.kmeans_max_points_per_centroid,
     )
     tokenizer = RQKMeansTokenizer(config).fit(embeddings)
     table = tokenizer.build_table(item_ids, embeddings)
     return tokenizer, table
+
+
+def attach_item_keys(table: SemanticIdTable, item_ids: Sequence[int], item_keys: Sequence[str]) -> SemanticIdTable:
+    """``table`` carrying the original keys of ``item_ids`` (in the table's own row order)."""
+    if len(item_keys) != len(item_ids):
+        raise InvalidInputError(f"{len(item_keys)} item keys for {len(item_ids)} item ids")
+    key_of = dict(zip((int(i) for i in item_ids), item_keys))
+    missing = [item for item in table.item_ids if item not in key_of]
+    if missing:
+        raise InvalidInputError(f"no key for items {missing[:5]} of the semantic-ID table")
+    return table.with_item_keys([key_of[item] for item in table.item_ids])
 
 
 def fit_opq_tokenizer(
@@ -79,6 +91,7 @@ def build_semantic_ids(
     *,
     dataset: RecDataset | None = None,
     item_ids: Sequence[int] | None = None,
+    item_keys: Sequence[str] | None = None,
     texts: Sequence[str] | None = None,
     embeddings: torch.Tensor | None = None,
     sequences: dict[int, Sequence[int]] | Sequence[Sequence[int]] | None = None,
@@ -90,7 +103,8 @@ def build_semantic_ids(
     """Build and save a semantic-ID table.
 
     Items come from ``dataset`` (or the dataset named ``dataset_name``) unless ``item_ids`` and
-    ``texts`` (or precomputed ``embeddings``) are given; a recipe with ``cooccurrence_weight`` then
+    ``texts`` (or precomputed ``embeddings``) are given (with ``item_keys``, the items' original
+    keys, if any: a dataset's own are taken from it); a recipe with ``cooccurrence_weight`` then
     also needs the users' training ``sequences`` (item ids, oldest first), and the saved tokenizer
     maps the mixed embeddings, not the text ones (``semantic_ids.json`` holds the IDs).
     ``colarec-kmeans`` needs a dataset (its training interactions).  ``overrides`` set recipe /
@@ -98,8 +112,6 @@ def build_semantic_ids(
     tokenizer (RQ-VAE: ``save_pretrained``; RQ-KMeans: centroids safetensors + JSON config; ColaRec:
     LightGCN weights and results) and ``semantic_ids.json``.
     """
-    from ..item_encoders.sentence_encoder import encode_item_texts
-
     start = time.perf_counter()
     output_dir = Path(output_dir)
     if device == "cpu":
@@ -117,6 +129,8 @@ def build_semantic_ids(
         if dataset is None:
             dataset = load_rec_dataset(recipe.dataset, data_dir=recipe.data_dir)
         item_ids, texts, sequences = list(dataset.catalogue.item_ids), list(dataset.catalogue.texts()), dataset.train_sequences()
+        keys = dataset.item_keys
+        item_keys = keys.keys_of(item_ids) if keys is not None else None
     item_ids = [int(i) for i in item_ids]
     extra: dict[str, Any] = {}
     embedding_seconds = 0.0
@@ -131,6 +145,8 @@ def build_semantic_ids(
         )
     else:
         if embeddings is None:
+            from ..item_encoders.sentence_encoder import encode_item_texts  # sentence-transformers: only to encode
+
             if texts is None or len(texts) != len(item_ids):
                 raise InvalidInputError("texts must be given, one per item id")
             embeddings = encode_item_texts(
@@ -166,6 +182,9 @@ def build_semantic_ids(
             tokenizer, table = fit_rqkmeans_tokenizer(embeddings, item_ids, recipe, seed=training_args.seed)
             tokenizer.save_pretrained(output_dir)
     fit_seconds = time.perf_counter() - t0
+    if item_keys is not None:  # the keys travel with the IDs into every checkpoint
+        table = attach_item_keys(table, item_ids, item_keys)
+        table.save(output_dir)
 
     stats = table.stats()
     summary = {
@@ -194,4 +213,4 @@ def build_semantic_ids(
     return SemanticIdBuild(table, summary)
 
 
-__all__ = ["SemanticIdBuild", "build_semantic_ids", "fit_opq_tokenizer", "fit_rqkmeans_tokenizer"]
+__all__ = ["SemanticIdBuild", "attach_item_keys", "build_semantic_ids", "fit_opq_tokenizer", "fit_rqkmeans_tokenizer"]

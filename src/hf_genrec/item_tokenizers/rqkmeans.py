@@ -36,11 +36,13 @@ class RQKMeansConfig:
     init: str = "kmeans++"
     standardize_inputs: bool = True
     seed: int = 42
+    max_points_per_centroid: int = 256  # each level is fit on at most this many points a centroid (0: all)
 
     def __post_init__(self) -> None:
-        if self.num_levels < 1 or self.codebook_size < 1 or self.num_iters < 0:
+        if self.num_levels < 1 or self.codebook_size < 1 or self.num_iters < 0 or self.max_points_per_centroid < 0:
             raise ConfigError(
-                f"RQKMeansConfig needs num_levels >= 1, codebook_size >= 1, num_iters >= 0; got {self}"
+                f"RQKMeansConfig needs num_levels >= 1, codebook_size >= 1, num_iters >= 0, "
+                f"max_points_per_centroid >= 0; got {self}"
             )
         if self.init not in ("kmeans++", "random"):
             raise ConfigError(f"RQKMeansConfig.init must be 'kmeans++' or 'random', got {self.init!r}")
@@ -84,26 +86,36 @@ class RQKMeansTokenizer:
         self.centroids = None
         x = self._check(embeddings)
         self.mean, self.std = standardization(x)
-        residual = self._standardize(x)
+        residual = self._own_copy(self._standardize(x), x)
         generator = torch.Generator().manual_seed(self.config.seed)
+        per_centroid = self.config.max_points_per_centroid
+        max_points = per_centroid * self.config.codebook_size if per_centroid else None
         levels = []
         for _ in range(self.config.num_levels):
-            centroids, assign = kmeans(residual, self.config.codebook_size, self.config.num_iters, generator, self.config.init)
+            centroids, assign = kmeans(
+                residual, self.config.codebook_size, self.config.num_iters, generator, self.config.init, max_points
+            )
             levels.append(centroids)
-            residual = residual - centroids[assign]
+            _subtract_assigned(residual, centroids, assign)
         self.centroids = torch.stack(levels)
         return self
+
+    @staticmethod
+    def _own_copy(residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """A tensor the levels may update in place (never the caller's embeddings)."""
+        return residual.clone() if residual.data_ptr() == x.data_ptr() else residual
 
     @torch.no_grad()
     def encode_codes(self, embeddings: Any) -> torch.LongTensor:
         """Content codes ``[N, num_levels]``."""
         if self.centroids is None:
             raise InvalidInputError("the RQ-KMeans tokenizer is not fit yet (call fit or from_pretrained)")
-        residual = self._standardize(self._check(embeddings))
+        x = self._check(embeddings)
+        residual = self._own_copy(self._standardize(x), x)
         codes = []
         for centroids in self.centroids:
             idx = nearest_centroid(residual, centroids)
-            residual = residual - centroids[idx]
+            _subtract_assigned(residual, centroids, idx)
             codes.append(idx)
         return torch.stack(codes, dim=-1)
 
@@ -166,6 +178,12 @@ class RQKMeansTokenizer:
                 )
             tokenizer.semantic_id_table = table
         return tokenizer
+
+
+def _subtract_assigned(residual: torch.Tensor, centroids: torch.Tensor, assign: torch.Tensor, chunk: int = 65536) -> None:
+    """``residual -= centroids[assign]`` in place and in chunks: no second [N, D] copy of a large catalogue."""
+    for rows, index in zip(residual.split(chunk), assign.split(chunk)):
+        rows.sub_(centroids[index])
 
 
 def rqkmeans_semantic_ids(

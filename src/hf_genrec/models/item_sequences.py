@@ -12,6 +12,7 @@ import torch
 from datasets import Dataset
 
 from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError, UnknownItemError
+from ..semantic_ids.id_table import checked_item_keys
 from .causal_transformer import IGNORE_INDEX
 from .processing_utils import PROCESSOR_FILE, GenRecProcessor, pad_rows
 
@@ -33,7 +34,7 @@ class ItemSequenceProcessor(GenRecProcessor):
     User ids are accepted and ignored: these models read the items alone.
     """
 
-    def __init__(self, item_ids: Sequence[int], max_history: int = 50) -> None:
+    def __init__(self, item_ids: Sequence[int], max_history: int = 50, item_keys: Sequence[str] | None = None) -> None:
         if max_history < 1:
             raise InvalidInputError(f"max_history must be >= 1, got {max_history}")
         self._item_ids = [int(i) for i in item_ids]
@@ -41,10 +42,16 @@ class ItemSequenceProcessor(GenRecProcessor):
         if len(self._token_of) != len(self._item_ids):
             raise CheckpointMismatchError("the catalogue lists an item id twice")
         self.max_history = int(max_history)
+        self._item_keys = checked_item_keys(item_keys, len(self._item_ids))
 
     @property
     def item_ids(self) -> list[int]:
         return self._item_ids
+
+    @property
+    def item_keys(self) -> list[str] | None:
+        """The items' original keys (imported datasets), saved in ``processor_config.json``; else the ID table's."""
+        return self._item_keys if self._item_keys is not None else super().item_keys
 
     def encode_items(self, items: Sequence[int]) -> list[int]:
         """Row + 1 of every item (UnknownItemError names the first item outside the catalogue)."""
@@ -79,13 +86,14 @@ class ItemSequenceProcessor(GenRecProcessor):
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        return {"max_history": self.max_history, "item_ids": self._item_ids}
+        keys = {"item_keys": self._item_keys} if self._item_keys is not None else {}
+        return {"max_history": self.max_history, "item_ids": self._item_ids, **keys}
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "ItemSequenceProcessor":
         config = cls.read_config(pretrained_model_name_or_path, **kwargs)
         try:
-            return cls(config["item_ids"], max_history=int(config["max_history"]))
+            return cls(config["item_ids"], max_history=int(config["max_history"]), item_keys=config.get("item_keys"))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataFormatError(f"invalid {cls.__name__} config ({exc})", path=PROCESSOR_FILE) from None
 

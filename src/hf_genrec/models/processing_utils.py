@@ -37,6 +37,12 @@ class GenRecProcessor:
         """Catalogue item ids in the order of the model's item rows (what the model can recommend)."""
         raise NotImplementedError
 
+    @property
+    def item_keys(self) -> list[str] | None:
+        """The items' original keys, aligned with ``item_ids``, when the model was trained on an imported
+        dataset (they travel in ``semantic_ids.json``); ``None`` otherwise."""
+        return getattr(getattr(self, "semantic_id_table", None), "item_keys", None)
+
     # ------------------------------------------------------------------ checks shared by every family
     @staticmethod
     def check_batch(histories: Sequence[Sequence[int]], user_ids: Sequence[int | None] | None) -> list[int | None]:

@@ -49,6 +49,10 @@ class ItemTokenizerRecipe:
     reconstruction_reduction: str = field(default="sum", metadata={"help": "sum or mean over dimensions"})
     kmeans_iters: int = field(default=20, metadata={"help": "Lloyd iterations (codebook init / RQ-KMeans)"})
     kmeans_init: str = field(default="kmeans++", metadata={"help": "RQ-KMeans seeding: kmeans++ or random"})
+    kmeans_max_points_per_centroid: int = field(
+        default=256,
+        metadata={"help": "RQ-KMeans fits each level on a seeded sample of at most this many items a centroid, then assigns all (0: fit on all)"},
+    )
     rotation_iters: int = field(default=20, metadata={"help": "opq: rounds of sub-space k-means + orthogonal rotation"})
     cooccurrence_weight: float = field(
         default=0.0,
@@ -67,6 +71,8 @@ class ItemTokenizerRecipe:
                      "lightgcn_epochs", "lightgcn_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"recipe field {name!r} must be >= 1, got {getattr(self, name)}")
+        if self.kmeans_max_points_per_centroid < 0:
+            raise ConfigError(f"recipe field 'kmeans_max_points_per_centroid' must be >= 0, got {self.kmeans_max_points_per_centroid}")
 
     def model_config_kwargs(self) -> dict[str, Any]:
         """The RQVAETokenizerConfig arguments this recipe sets (input_dim comes from the encoder)."""

@@ -43,7 +43,24 @@ def item_ids_table(parsed: ParsedRecipe, dataset: RecDataset, output_dir: Path) 
     if missing:
         source = source or output_dir / ITEM_TOKENIZER_DIR
         raise CheckpointMismatchError(f"{source}: the semantic-ID table lacks {len(missing)} catalogue items, e.g. {missing[:5]}")
-    return table
+    return with_dataset_item_keys(table, dataset, recipe.semantic_ids or output_dir / ITEM_TOKENIZER_DIR)
+
+
+def with_dataset_item_keys(table: SemanticIdTable, dataset: RecDataset, source: object) -> SemanticIdTable:
+    """The table carrying the dataset's original item keys (imported datasets), so the checkpoint answers in them."""
+    keys = dataset.item_keys
+    if keys is None:
+        return table
+    wanted = [keys.key_of(item) if item in dataset.catalogue else None for item in table.item_ids]
+    if table.item_keys is not None:
+        clash = [(i, a, b) for i, a, b in zip(table.item_ids, table.item_keys, wanted) if b is not None and a != b]
+        if clash:
+            item, had, want = clash[0]
+            raise CheckpointMismatchError(f"{source}: item {item} has key {had!r} in the semantic-ID table but {want!r} in the dataset")
+        return table
+    if None in wanted:  # table items outside the catalogue have no key to carry
+        return table
+    return table.with_item_keys(wanted)
 
 
 def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool | None = None) -> dict:

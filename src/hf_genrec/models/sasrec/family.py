@@ -48,7 +48,11 @@ class SASRecRecipe(FamilyRecipe):
 
 def build_sasrec(recipe: Any, family_recipe: SASRecRecipe, dataset: RecDataset, splits: DatasetDict,
                  table: Any, seed: int) -> FamilyComponents:
-    processor = SASRecProcessor(dataset.catalogue.item_ids, max_history=recipe.max_history)
+    keys = dataset.item_keys  # an imported dataset's original keys travel in processor_config.json
+    processor = SASRecProcessor(
+        dataset.catalogue.item_ids, max_history=recipe.max_history,
+        item_keys=keys.keys_of(dataset.catalogue.item_ids) if keys is not None else None,
+    )
     config = SASRecConfig(
         num_items=len(processor.item_ids), max_position_embeddings=recipe.max_history, **family_recipe.config_kwargs()
     )
