@@ -9,6 +9,7 @@ own files in ``output_dir``) and a JSON-able summary.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from .cooccurrence import smooth_with_cooccurrence
 from .plots import plot_semantic_id_stats
 from .rqkmeans import RQKMeansConfig, RQKMeansTokenizer
 from .rqvae_training import train_rqvae_tokenizer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +54,19 @@ def fit_rqkmeans_tokenizer(
     tokenizer = RQKMeansTokenizer(config).fit(embeddings)
     table = tokenizer.build_table(item_ids, embeddings)
     return tokenizer, table
+
+
+def warn_about_items_without_text(texts: Sequence[str]) -> int:
+    """Count the items whose text is empty; warn when they are many (>= 1% of the catalogue, at least 2):
+    their text embeddings are all the same, so they share one content ID and differ only by the
+    disambiguation code."""
+    blank = sum(1 for text in texts if not str(text).strip())
+    if blank >= max(2, 0.01 * len(texts)):
+        logger.warning(
+            "%d of %d items (%.1f%%) have no text: they get one and the same text embedding, hence one content "
+            "ID prefix (told apart only by the disambiguation code)", blank, len(texts), 100 * blank / max(len(texts), 1),
+        )
+    return blank
 
 
 def build_semantic_ids(
@@ -102,6 +118,8 @@ def build_semantic_ids(
         item_ids, texts, sequences = list(dataset.catalogue.item_ids), list(dataset.catalogue.texts()), dataset.train_sequences()
     item_ids = [int(i) for i in item_ids]
     extra: dict[str, Any] = {}
+    if texts is not None and embeddings is None and recipe.method != "colarec-kmeans":
+        extra["items_without_text"] = warn_about_items_without_text(texts)
     embedding_seconds = 0.0
 
     t0 = time.perf_counter()

@@ -17,6 +17,7 @@ from ..generation.ranking import rank_batch
 from ..io_utils import atomic_path
 from ..models.processing_utils import EvalCollator
 from ..recipes.training_arguments import GenRecTrainingArguments
+from ..output_folders import OwnCheckpointsMixin
 from ..trainer_utils import LossComponentsMixin, PrecisionSwitchingTrainer
 
 
@@ -28,7 +29,7 @@ def selection_sample(dataset: Dataset, size: int, seed: int) -> Dataset:
     return dataset.select(np.sort(rows).tolist())
 
 
-class GenRecTrainer(LossComponentsMixin, PrecisionSwitchingTrainer):
+class GenRecTrainer(OwnCheckpointsMixin, LossComponentsMixin, PrecisionSwitchingTrainer):
     """Trains any hf_genrec model; evaluates by ranking the whole catalogue for every user.
 
     ``processor`` is the model family's processor (it is also the ``processing_class`` that
@@ -37,6 +38,8 @@ class GenRecTrainer(LossComponentsMixin, PrecisionSwitchingTrainer):
     :func:`~hf_genrec.generation.ranking.rank_batch`: exact constrained beam search for generative
     models, exact scores of every item for SASRec.  Metrics are Recall@K / NDCG@K for
     ``args.metric_ks`` and ``invalid_rate`` (returned IDs that name no item: 0 by construction).
+    Checkpoint rotation deletes only this run's checkpoints (``run_marker=``, see
+    :class:`~hf_genrec.output_folders.OwnCheckpointsMixin`).
     """
 
     loss_is_scaled_for_ga = False  # models return a per-batch mean (see transformers5.md)

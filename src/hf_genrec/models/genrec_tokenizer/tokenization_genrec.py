@@ -122,8 +122,9 @@ class GenRecTokenizer(T5Tokenizer):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs) -> "GenRecTokenizer":
-        """Load tokenizer files and ``semantic_ids.json`` (JSON only, nothing executed)."""
-        tok = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        """Load tokenizer files and ``semantic_ids.json`` (JSON only, nothing executed: never remote code)."""
+        kwargs.pop("trust_remote_code", None)
+        tok = super().from_pretrained(pretrained_model_name_or_path, *args, trust_remote_code=False, **kwargs)
         path = tok.init_kwargs.get("semantic_ids_file")
         if path is None or not os.path.isfile(path):
             raise CheckpointMismatchError(f"{pretrained_model_name_or_path}: tokenizer files lack {SEMANTIC_ID_FILE}")
