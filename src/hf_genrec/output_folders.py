@@ -119,35 +119,49 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output_dir") -
     return folder
 
 
-@contextmanager
-def claim_output_folder(
-    folder: str | os.PathLike, marker: RunMarker, *, overwrite: bool = False, resume: bool = False, main_process: bool = True
-) -> Iterator[Path]:
-    """Lock ``folder`` for this run, check that it is the run's own (or empty, or ``overwrite``), and mark it.
+def check_output_folder(folder: str | os.PathLike, marker: RunMarker, *, overwrite: bool = False, resume: bool = False) -> None:
+    """ConfigError unless ``folder`` may take this run: absent or empty, the run's own (its marker), or ``overwrite``.
 
     ``resume`` continues a run: a marker of another run is refused even with ``overwrite`` (a
     non-empty folder without a marker needs ``overwrite``, as for a new run).  A non-empty
     ``checkpoint-N`` folder that is not the run's is refused even with ``overwrite`` (the run would
     save into it), except unmarked ones when resuming with ``overwrite`` (checkpoints written before
-    markers existed).  Only ``main_process`` locks and writes; the other processes of a distributed
-    run check the same folder and reach the same answer.
+    markers existed).  Nothing is written.
     """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: output_dir is a file, not a folder")
+    if not folder.exists():
+        return
+    saved = read_marker(folder)
+    others = sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_FILE, RUN_MARKER_FILE))
+    if saved is not None and saved["fingerprint"] == marker.fingerprint:
+        pass  # the run's own folder
+    elif resume and saved is not None:
+        raise ConfigError(f"{folder}: cannot resume another run here: {marker.differences(saved)}")
+    elif others and not overwrite:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise ConfigError(f"{folder}: output_dir is not empty ({shown}) and is not this recipe's run "
+                          f"({marker.differences(saved)}); choose another output_dir, or {OVERWRITE_HINT}")
+    foreign = _foreign_checkpoints(folder, marker, allow_unmarked=resume and overwrite)
+    if foreign:
+        raise ConfigError(f"{folder}: holds checkpoints that are not this run's ({', '.join(foreign[:5])}): the run "
+                          "would save its own checkpoints into them; move them away or choose another output_dir")
+
+
+@contextmanager
+def claim_output_folder(
+    folder: str | os.PathLike, marker: RunMarker, *, overwrite: bool = False, resume: bool = False, main_process: bool = True
+) -> Iterator[Path]:
+    """Create and lock ``folder`` for this run, check it (:func:`check_output_folder`) and write the run marker.
+
+    Only ``main_process`` locks and writes; the other processes of a distributed run check the
+    same folder and reach the same answer.
+    """
+    check_output_folder(folder, marker, overwrite=overwrite, resume=resume)
     folder = check_writable_folder(folder)
     with _folder_lock(folder, enabled=main_process):
-        saved = read_marker(folder)
-        others = sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_FILE, RUN_MARKER_FILE))
-        if saved is not None and saved["fingerprint"] == marker.fingerprint:
-            pass  # the run's own folder
-        elif resume and saved is not None:
-            raise ConfigError(f"{folder}: cannot resume another run here: {marker.differences(saved)}")
-        elif others and not overwrite:
-            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-            raise ConfigError(f"{folder}: output_dir is not empty ({shown}) and is not this recipe's run "
-                              f"({marker.differences(saved)}); choose another output_dir, or {OVERWRITE_HINT}")
-        foreign = _foreign_checkpoints(folder, marker, allow_unmarked=resume and overwrite)
-        if foreign:
-            raise ConfigError(f"{folder}: holds checkpoints that are not this run's ({', '.join(foreign[:5])}): the run "
-                              "would save its own checkpoints into them; move them away or choose another output_dir")
+        check_output_folder(folder, marker, overwrite=overwrite, resume=resume)  # again, now that no other run can write
         if main_process:
             marker.write(folder)
         yield folder
@@ -254,6 +268,7 @@ __all__ = [
     "OwnCheckpointsMixin",
     "RUN_MARKER_FILE",
     "RunMarker",
+    "check_output_folder",
     "check_writable_folder",
     "claim_output_folder",
     "is_own",

@@ -16,7 +16,7 @@ from ..evaluation.records import catalogue_summary
 from ..io_utils import atomic_write_json, atomic_write_text
 from ..item_tokenizers.build import build_semantic_ids
 from ..models.weight_checks import check_weights_fit
-from ..output_folders import OVERWRITE_HINT, RunMarker, claim_output_folder, is_own, read_marker
+from ..output_folders import OVERWRITE_HINT, RunMarker, check_output_folder, claim_output_folder, is_own, read_marker
 from ..semantic_ids.id_table import SemanticIdTable
 from .recipe_checks import check_recipe_values
 from .recipe_loading import ParsedRecipe
@@ -76,6 +76,7 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
     splits = dataset.splits(recipe.max_history)
     data_report = dataset.split_report()
     marker = run_marker(parsed, dataset)
+    check_output_folder(output_dir, marker, overwrite=args.overwrite_output_dir, resume=bool(resume_from_checkpoint))
     checkpoint = resolve_checkpoint(output_dir, resume_from_checkpoint, marker, adopt_unmarked=args.overwrite_output_dir)
     with claim_output_folder(output_dir, marker, overwrite=args.overwrite_output_dir, resume=bool(resume_from_checkpoint),
                              main_process=_is_main_process()):
