@@ -17,7 +17,6 @@ import yaml
 from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
 from hf_genrec.errors import ConfigError
 from hf_genrec.output_folders import (
-    LOCK_FILE,
     RUN_MARKER_FILE,
     RunMarker,
     claim_output_folder,

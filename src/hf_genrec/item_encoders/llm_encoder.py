@@ -113,14 +113,14 @@ def load_llm_encoder(
     refuse_checkpoint_code(name)
     if local_files_only is None:
         local_files_only = Path(name).expanduser().is_dir()
-    hub_kwargs = {"local_files_only": bool(local_files_only), "trust_remote_code": False}  # a checkpoint's own code never runs
-    try:
+    hub_kwargs = {"local_files_only": bool(local_files_only)}
+    try:  # a checkpoint's own code never runs
         transformer = Transformer(
             name,
             max_seq_length=max_seq_length,
-            model_kwargs=dict(hub_kwargs),
-            processor_kwargs=dict(hub_kwargs),
-            config_kwargs=dict(hub_kwargs),
+            model_kwargs={**hub_kwargs, "trust_remote_code": False},
+            processor_kwargs={**hub_kwargs, "trust_remote_code": False},
+            config_kwargs={**hub_kwargs, "trust_remote_code": False},
         )
     except (OSError, ValueError) as exc:
         raise ConfigError(f"transformers encoder {name!r} could not be loaded: {exc}") from None
@@ -133,7 +133,7 @@ def load_llm_encoder(
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     dimension = transformer.get_embedding_dimension()
-    return SentenceTransformer(modules=[transformer, Pooling(dimension, pooling_mode=pooling)], device=device)
+    return SentenceTransformer(modules=[transformer, Pooling(dimension, pooling_mode=pooling)], device=device, trust_remote_code=False)
 
 
 __all__ = [
