@@ -109,6 +109,8 @@ def load_rec_dataset(
     """Load ``data_dir/name``: ``sequences.txt`` (leave-one-out) or ``train/valid/test.csv`` (ColaRec)."""
     folder = resolve_data_dir(data_dir) / name
     protocol = KNOWN_DATASETS.get(name) or _protocol_of_folder(folder)
+    if protocol is None and folder.is_dir():
+        raise DataFormatError("the dataset folder holds neither sequences.txt nor train.csv (next to items.jsonl)", path=folder)
     if protocol is None:
         raise UnknownDatasetError(
             f"unknown dataset {name!r}: known names are {sorted(KNOWN_DATASETS)}, or a folder under "

@@ -44,6 +44,8 @@ IGNORE_PATTERNS = [
     "scaler.pt",
     "rng_state*.pth",
     "**/__pycache__/**",
+    ".hf_genrec_run.json",  # the run marker and lock of the training folder (hf_genrec.output_folders)
+    ".hf_genrec.lock",
 ]
 
 

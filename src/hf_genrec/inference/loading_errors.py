@@ -16,11 +16,13 @@ T = TypeVar("T")
 
 
 def loading(folder: str | os.PathLike, what: str, load: Callable[[], T]) -> T:
-    """``load()``; any failure but the package's own becomes a DataFormatError naming ``folder`` and ``what``."""
+    """``load()``; any failure becomes an error naming ``folder`` and ``what`` (the package's own keep their type)."""
     try:
         return load()
-    except HfGenRecError:
-        raise
+    except HfGenRecError as exc:
+        if str(folder) in str(exc):
+            raise
+        raise type(exc)(f"{folder}: {what}: {exc}") from None  # a config's own check names no file
     except Exception as exc:  # noqa: BLE001 - the libraries' loaders raise many unrelated types (see module docstring)
         text = " ".join(str(exc).split())
         raise DataFormatError(f"cannot load the {what} ({type(exc).__name__}: {text[:300]})", path=folder) from None

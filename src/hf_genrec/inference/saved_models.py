@@ -85,7 +85,7 @@ def load_saved_model(model_dir: str | os.PathLike, dataset: RecDataset | None = 
         if processor is None:
             raise DataFormatError(f"no {PROCESSOR_FILE}, and the processor cannot be rebuilt without the dataset", path=model_dir)
     config = loading(model_dir, "config.json", lambda: family.config_class.from_pretrained(model_dir, trust_remote_code=False))
-    processor.check_model(config)  # before the weights: a mismatch is named, not a shape error
+    loading(model_dir, "config.json", lambda: processor.check_model(config))  # before the weights: a mismatch is named, not a shape error
     check_weights_fit(loading(model_dir, "model", lambda: model_skeleton(family.model_class, config)), model_dir)
     model = loading(model_dir, "weights", lambda: family.model_class.from_pretrained(model_dir, config=config, trust_remote_code=False))
     model.eval()
