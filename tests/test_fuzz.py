@@ -8,9 +8,6 @@ after a change), derandomised (the same examples every run), each command run in
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import itertools
 import json
 import math
@@ -23,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
+from genrec_fixtures import cli_in_process, snapshot, tiny_tiger_recipe
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -32,39 +29,22 @@ FUZZ = settings(max_examples=int(os.environ.get("HF_GENREC_FUZZ_EXAMPLES", 24)),
 _counter = itertools.count()
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def run(*argv: str) -> tuple[int, dict | None, str]:
-    """``hf-genrec argv`` in-process: exit code, the JSON result (or None) and stderr; only 0 or a one-line error."""
-    from hf_genrec.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = main(list(argv))
-    stderr = err.getvalue()
-    assert "Traceback" not in stderr
-    if code == 0:
-        return code, json.loads(out.getvalue().strip().splitlines()[-1]), stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("hf-genrec: error: ")]
-    assert code == 2 and len(errors) == 1 and stderr.strip().splitlines()[-1] == errors[0], stderr[-2000:]
-    return code, None, stderr
+def run(*argv: str) -> tuple[int, dict | None]:
+    """``hf-genrec argv`` in-process: exit code and JSON result; anything but a result or one error line fails."""
+    outcome = cli_in_process(*argv)
+    if outcome.code == 0:
+        return 0, outcome.result
+    outcome.error_line()
+    return outcome.code, None
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, data_dir):
     """A 30-user Beauty slice, its ID table, a recipe and the tiny TIGER it trains."""
     root = tmp_path_factory.mktemp("fuzz")
-    write_beauty_slice(data_dir, root / "data", users=30)
-    from hf_genrec.data import load_rec_dataset
-
-    random_table(load_rec_dataset("beauty-slice", root / "data").catalogue.item_ids).save(root / "ids")
-    recipe = {**TINY_TIGER, "dataset": "beauty-slice", "data_dir": str(root / "data"), "semantic_ids": str(root / "ids"),
-              "output_dir": str(root / "model"), "max_steps": 2, "save_strategy": "no", "num_user_buckets": 8}
-    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    code, result, err = run("train", "--config", str(root / "recipe.yaml"))
-    assert code == 0, err[-2000:]
+    recipe = tiny_tiger_recipe(root, data_dir, users=30, output_dir=str(root / "model"), max_steps=2, save_strategy="no",
+                               num_user_buckets=8)
+    assert run("train", "--config", str(recipe))[0] == 0
     return root
 
 
@@ -127,10 +107,10 @@ def test_fuzzed_dataset(base, tmp_path, data, name):
     target = copy / "beauty-slice" / name
     apply_byte_edit(target, data.draw(byte_edit(target.stat().st_size)))
     before, model_before = snapshot(copy), snapshot(base / "model")
-    code, result, _ = run("data", "stats", "--dataset", "beauty-slice", "--data-dir", str(copy))
+    code, result = run("data", "stats", "--dataset", "beauty-slice", "--data-dir", str(copy))
     if code == 0:
         assert result["users"] >= 1 and result["items"] >= 1
-    code, result, _ = run("evaluate", "--model", str(base / "model"), "--dataset", "beauty-slice", "--data-dir", str(copy), "--no-record")
+    code, result = run("evaluate", "--model", str(base / "model"), "--dataset", "beauty-slice", "--data-dir", str(copy), "--no-record")
     if code == 0:
         assert result["users"] >= 1 and all(0 <= result[k] <= 1 for k in result if "@" in k)
     assert snapshot(copy) == before and snapshot(base / "model") == model_before
@@ -156,10 +136,10 @@ def test_fuzzed_checkpoint(base, tmp_path, data, name, as_json):
     before = snapshot(model)
     catalogue = {int(line.split('"item_id": ')[1].split(",")[0].split("}")[0])
                  for line in (base / "data" / "beauty-slice" / "items.jsonl").read_text().splitlines()}
-    code, result, _ = run("recommend", "--model", str(model), "--history", *map(str, sorted(catalogue)[:3]), "--top-k", "3")
+    code, result = run("recommend", "--model", str(model), "--history", *map(str, sorted(catalogue)[:3]), "--top-k", "3")
     if code == 0:
         assert len(result["recommendations"]) == 3 and all(r["item_id"] in catalogue for r in result["recommendations"])
-    code, result, _ = run("evaluate", "--model", str(model), "--data-dir", str(base / "data"))
+    code, result = run("evaluate", "--model", str(model), "--data-dir", str(base / "data"))
     if code == 0:
         assert result["users"] == 30 and all(0 <= result[k] <= 1 for k in result if "@" in k)
     after = snapshot(model)
@@ -185,7 +165,7 @@ RECIPE_VALUES = st.one_of(
 @FUZZ
 @given(edits=st.lists(st.tuples(st.sampled_from(RECIPE_KEYS), RECIPE_VALUES, st.booleans()), min_size=1, max_size=3))
 def test_fuzzed_recipe(base, tmp_path, edits):
-    values = yaml.safe_load((base / "recipe.yaml").read_text())
+    values = yaml.safe_load((base / "r.yaml").read_text())
     for key, value, remove in edits:
         if remove:
             values.pop(key, None)
@@ -198,7 +178,7 @@ def test_fuzzed_recipe(base, tmp_path, edits):
     recipe.write_text(yaml.safe_dump(values))
     inputs = {path: snapshot(path) for path in (base / "data", base / "ids")}
     recipe_bytes = recipe.read_bytes()
-    code, result, _ = run("train", "--config", str(recipe))
+    code, result = run("train", "--config", str(recipe))
     if code == 0:
         assert all(0 <= result[k] <= 1 for k in result if "@" in k) and result["validation_users"] >= 1
         assert (Path(values["output_dir"]) / "model.safetensors").exists()

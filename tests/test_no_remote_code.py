@@ -6,8 +6,6 @@ loader lets transformers ask."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -16,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from genrec_fixtures import cli_in_process
 
 PAYLOAD = """
 import pathlib
@@ -57,19 +57,8 @@ def evil(tmp_path):
     return tmp_path, marker
 
 
-def _run_with_yes(monkeypatch, *argv: str) -> tuple[int, str]:
-    """``hf-genrec argv`` in-process, with ``y`` answering any prompt on stdin."""
-    from hf_genrec.cli.main import main
-
-    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n" * 20))
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(list(argv))
-    return code, err.getvalue()
-
-
 @pytest.mark.parametrize("command", ["recommend", "evaluate", "build-semantic-ids", "build-semantic-ids-st"])
-def test_no_command_runs_a_checkpoints_code(evil, monkeypatch, command):
+def test_no_command_runs_a_checkpoints_code(evil, command):
     root, marker = evil
     data = ["--dataset", "toy", "--data-dir", str(root / "data")]
     argv = {
@@ -81,17 +70,15 @@ def test_no_command_runs_a_checkpoints_code(evil, monkeypatch, command):
                                   str(root / "ids"), "--method", "rqkmeans"],
     }[command]
     before = sorted(p.name for p in (root / "evil").iterdir())
-    code, err = _run_with_yes(monkeypatch, *argv)
-    errors = [line for line in err.splitlines() if line.startswith("hf-genrec: error: ")]
-    assert code == 2 and len(errors) == 1 and err.strip().splitlines()[-1] == errors[0], err[-2000:]
-    assert "Traceback" not in err and "[y/N]" not in err
+    run = cli_in_process(*argv, stdin="y\n" * 20)
+    message = run.error_line()
+    assert "[y/N]" not in run.err
     assert not marker.exists(), "the checkpoint's code ran"
-    assert ("custom code" in errors[0] or "own code" in errors[0] or "not a recommender family" in errors[0]
-            or "third-party code" in errors[0]), errors[0]
+    assert any(reason in message for reason in ("own code", "not a recommender family", "third-party code")), message
     assert sorted(p.name for p in (root / "evil").iterdir()) == before
 
 
-def test_a_package_family_with_an_auto_map_loads_the_packages_classes(tmp_path, monkeypatch):
+def test_a_package_family_with_an_auto_map_loads_the_packages_classes(tmp_path):
     """``model_type: tiger`` with an ``auto_map`` pointing at a payload: the package's classes load it, the payload never runs."""
     import numpy as np
 
@@ -110,8 +97,8 @@ def test_a_package_family_with_an_auto_map_loads_the_packages_classes(tmp_path, 
     (folder / "config.json").write_text(json.dumps(config))
     marker = tmp_path / "PAYLOAD_RAN"
     _payload(folder, marker)
-    code, err = _run_with_yes(monkeypatch, "recommend", "--model", str(folder), "--history", "1", "2", "--top-k", "3")
-    assert code == 0, err[-2000:]
+    run = cli_in_process("recommend", "--model", str(folder), "--history", "1", "2", "--top-k", "3", stdin="y\n" * 20)
+    assert len(run.result["recommendations"]) == 3
     assert not marker.exists()
 
 

@@ -3,7 +3,6 @@ refuses a second run into the same folder, and checkpoint rotation deletes only 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
+from genrec_fixtures import cli_in_process, random_table, snapshot, tiny_tiger_recipe, write_beauty_slice
 from hf_genrec.errors import ConfigError
 from hf_genrec.output_folders import (
     RUN_MARKER_FILE,
@@ -28,11 +27,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 MINE, OTHER = RunMarker({"recipe": {"learning_rate": 0.01}}), RunMarker({"recipe": {"learning_rate": 0.02}})
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Relative path -> content digest of every file under ``folder``."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _checkpoint(folder: Path, step: int, marker: RunMarker | None) -> Path:
@@ -128,27 +122,14 @@ def test_rotation_deletes_only_the_runs_own_checkpoints(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, data_dir):
-    from hf_genrec.data import load_rec_dataset
-
     root = tmp_path_factory.mktemp("folders")
-    write_beauty_slice(data_dir, root / "data", users=40)
-    random_table(load_rec_dataset("beauty-slice", root / "data").catalogue.item_ids).save(root / "ids")
-    recipe = {**TINY_TIGER, "dataset": "beauty-slice", "data_dir": str(root / "data"), "semantic_ids": str(root / "ids"),
-              "output_dir": str(root / "out"), "max_steps": 4, "save_steps": 1, "save_total_limit": 1, "test_at_end": False}
-    (root / "r.yaml").write_text(yaml.safe_dump(recipe))
+    tiny_tiger_recipe(root, data_dir, users=40, max_steps=4, save_steps=1, save_total_limit=1, test_at_end=False)
     return root
 
 
 def _train(*args: str) -> tuple[int, str]:
-    from hf_genrec.cli.main import main
-
-    import contextlib
-    import io
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(["train", *args])
-    return code, err.getvalue()
+    run = cli_in_process("train", *args)
+    return run.code, run.err
 
 
 def test_training_refuses_folders_that_are_not_its_own_and_rotates_only_its_checkpoints(setup):
@@ -192,7 +173,7 @@ def test_training_refuses_folders_that_are_not_its_own_and_rotates_only_its_chec
     assert (user / "notes.txt").read_text() == "keep me" and (user / "model.safetensors").exists()
 
 
-def test_another_run_resumed_on_another_table_or_dataset_is_refused(setup, tmp_path):
+def test_another_run_resumed_on_another_table_or_dataset_is_refused(setup, tmp_path, data_dir):
     root = setup
     values = yaml.safe_load((root / "r.yaml").read_text())
     values["output_dir"] = str(tmp_path / "out")
@@ -203,7 +184,7 @@ def test_another_run_resumed_on_another_table_or_dataset_is_refused(setup, tmp_p
     random_table(load_rec_dataset("beauty-slice", root / "data").catalogue.item_ids, seed=1).save(tmp_path / "ids")
     code, err = _train("--config", str(tmp_path / "r.yaml"), f"semantic_ids={tmp_path / 'ids'}", "--resume-from-checkpoint")
     assert code == 2 and "cannot resume another run here: its semantic id table differs" in err
-    write_beauty_slice(Path(os.environ.get("HF_GENREC_DATA", "../shared/data")).resolve(), tmp_path / "data", users=41)
+    write_beauty_slice(data_dir, tmp_path / "data", users=41)
     code, err = _train("--config", str(tmp_path / "r.yaml"), f"data_dir={tmp_path / 'data'}", "--resume-from-checkpoint")
     assert code == 2 and "cannot resume another run here: its dataset differs" in err
 

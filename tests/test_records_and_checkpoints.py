@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
 import re
 import shutil
@@ -22,7 +19,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file, save_file
 
-from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
+from genrec_fixtures import cli_in_process as cli, random_table, snapshot, tiny_tiger_recipe, write_beauty_slice
 from hf_genrec.data import load_rec_dataset
 from hf_genrec.errors import CheckpointMismatchError, ConfigError
 from hf_genrec.output_folders import RUN_MARKER_FILE
@@ -32,39 +29,14 @@ from hf_genrec.training.recipe_loading import parse_recipe
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    from hf_genrec.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_line_error(code: int, err: str) -> str:
-    """The single ``hf-genrec: error:`` line of a failed command (asserting there is exactly one, last, no traceback)."""
-    errors = [line for line in err.splitlines() if line.startswith("hf-genrec: error: ")]
-    assert code == 2 and len(errors) == 1 and err.strip().splitlines()[-1] == errors[0] and "Traceback" not in err, err[-2000:]
-    return errors[0]
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_dir):
     """A tiny TIGER trained on 40 Beauty users (checkpoints kept), and a 15-user dataset with a smaller catalogue."""
     root = tmp_path_factory.mktemp("records")
-    write_beauty_slice(data_dir, root / "data", users=40)
+    recipe = tiny_tiger_recipe(root, data_dir, users=40, max_steps=4, save_steps=2, eval_strategy="steps", eval_steps=2,
+                               load_best_model_at_end=True)  # no metric_for_best_model: ndcg@10
     write_beauty_slice(data_dir, root / "data", users=15, name="beauty-small")
-    dataset = load_rec_dataset("beauty-slice", root / "data")
-    random_table(dataset.catalogue.item_ids).save(root / "ids")
-    recipe = {**TINY_TIGER, "dataset": "beauty-slice", "data_dir": str(root / "data"), "semantic_ids": str(root / "ids"),
-              "output_dir": str(root / "out"), "max_steps": 4, "save_steps": 2,
-              "eval_strategy": "steps", "eval_steps": 2, "load_best_model_at_end": True}  # no metric_for_best_model: ndcg@10
-    (root / "r.yaml").write_text(yaml.safe_dump(recipe))
-    result = train_from_recipe(parse_recipe(root / "r.yaml"))
+    result = train_from_recipe(parse_recipe(recipe))
     return root, result
 
 
@@ -85,8 +57,7 @@ def test_evaluation_records_never_replace_the_training_record(trained, tmp_path)
     assert json.loads(training_record)["written_by"] == "hf-genrec train"
     for argv in (["--split", "validation"], ["--split", "test"], ["--split", "validation"],
                  ["--dataset", "beauty-small", "--allow-catalogue-mismatch"]):
-        code, out, err = cli("evaluate", "--model", str(model), *argv)
-        assert code == 0, err[-2000:]
+        assert cli("evaluate", "--model", str(model), *argv).result["invalid_rate"] == 0
     assert (model / "eval_results.json").read_bytes() == training_record
     records = json.loads((model / "evaluations.json").read_text())
     assert [(r["dataset"], r["split"]) for r in records] == [("beauty-slice", "test"), ("beauty-slice", "validation"), ("beauty-small", "test")]
@@ -104,7 +75,7 @@ def test_evaluation_records_never_replace_the_training_record(trained, tmp_path)
 def test_a_model_of_another_catalogue_is_an_error(trained, tmp_path):
     root, _ = trained
     before = snapshot(root / "out")
-    message = one_line_error(*cli("evaluate", "--model", str(root / "out"), "--dataset", "beauty-small")[::2])
+    message = cli("evaluate", "--model", str(root / "out"), "--dataset", "beauty-small").error_line()
     assert "the model ranks a catalogue of" in message and "dataset 'beauty-small' has" in message
     assert "--allow-catalogue-mismatch" in message and snapshot(root / "out") == before
 
@@ -173,8 +144,7 @@ def test_broken_checkpoints_give_one_line_errors(trained, tmp_path, case):
     before = snapshot(model)
     command = ("evaluate", "--model", str(model), "--max-users", "5") if case.startswith("recipe") else (
         "recommend", "--model", str(model), "--history", "1", "2", "--top-k", "3")
-    code, _, err = cli(*command)
-    message = one_line_error(code, err)
+    message = cli(*command).error_line()
     assert re.search(pattern, message), message
     assert snapshot(model) == before
 
@@ -190,8 +160,7 @@ def test_broken_checkpoints_give_one_line_errors(trained, tmp_path, case):
 def test_bad_evaluate_and_recommend_arguments(trained, argv, message):
     root, _ = trained
     before = snapshot(root / "out")
-    code, _, err = cli(argv[0], "--model", str(root / "out"), *argv[1:])
-    assert message in one_line_error(code, err)
+    assert message in cli(argv[0], "--model", str(root / "out"), *argv[1:]).error_line()
     assert snapshot(root / "out") == before
 
 
@@ -200,13 +169,12 @@ def test_a_record_that_cannot_be_kept_is_reported_before_the_evaluation(trained,
     model = tmp_path / "model"
     shutil.copytree(root / "out", model, ignore=shutil.ignore_patterns("checkpoint-*"))
     (model / "evaluations.json").mkdir()  # a folder where the records file should be
-    code, out, err = cli("evaluate", "--model", str(model))
-    assert "evaluation records not found" in one_line_error(code, err) and not out
+    run = cli("evaluate", "--model", str(model))
+    assert "evaluation records not found" in run.error_line() and not run.out
     (model / "evaluations.json").rmdir()
     (model / "evaluations.json").write_text("{not json")
-    assert "evaluations.json, line 1: invalid JSON" in one_line_error(*cli("evaluate", "--model", str(model))[::2])
-    code, out, err = cli("evaluate", "--model", str(model), "--no-record")
-    assert code == 0 and json.loads(out.strip().splitlines()[-1])["users"] == 40
+    assert "evaluations.json, line 1: invalid JSON" in cli("evaluate", "--model", str(model)).error_line()
+    assert cli("evaluate", "--model", str(model), "--no-record").result["users"] == 40
     assert (model / "evaluations.json").read_text() == "{not json"
 
 
@@ -221,7 +189,6 @@ def test_resuming_a_checkpoint_of_another_shape_names_the_tensors(trained, tmp_p
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(values))
     with pytest.raises(ConfigError, match=r"output_dir is not empty .*\(it holds no run marker"):
         train_from_recipe(parse_recipe(tmp_path / "r.yaml"), resume_from_checkpoint=True)
-    code, _, err = cli("train", "--config", str(tmp_path / "r.yaml"), "--resume-from-checkpoint", "--overwrite-output-dir")
-    message = one_line_error(code, err)
+    message = cli("train", "--config", str(tmp_path / "r.yaml"), "--resume-from-checkpoint", "--overwrite-output-dir").error_line()
     assert "the saved weights do not fit the model that the recipe describes" in message
     assert "wi.weight (saved [64, 32], model [128, 32])" in message
