@@ -95,3 +95,18 @@ def test_families_are_named_only_in_their_folders_and_the_registration_line():
                     if isinstance(side, ast.Constant) and side.value in family_names():
                         offenders.append(f"{relative}:{node.lineno}")
     assert not offenders, f"family names compared outside the family folders: {offenders}"
+
+
+def test_importing_the_package_changes_no_environment_variable():
+    """Only the `hf-genrec` command (hf_genrec_cli) sets OMP_WAIT_POLICY; `import hf_genrec` registers classes only."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    script = "import os, hf_genrec; print(os.environ.get('OMP_WAIT_POLICY', 'unset'))"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "unset", out.stderr[-2000:]
+    script = "import os, hf_genrec_cli, sys; sys.argv = ['hf-genrec', '--help']\ntry:\n    hf_genrec_cli.main()\nexcept SystemExit:\n    pass\nprint(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "PASSIVE", out.stderr[-2000:]

@@ -25,6 +25,7 @@ from ..semantic_ids.id_table import SemanticIdTable
 from .colarec_gids import build_colarec_gids
 from .cooccurrence import smooth_with_cooccurrence
 from .plots import plot_semantic_id_stats
+from .opq import OPQConfig, OPQTokenizer
 from .rqkmeans import RQKMeansConfig, RQKMeansTokenizer
 from .rqvae_training import train_rqvae_tokenizer
 
@@ -67,6 +68,22 @@ def warn_about_items_without_text(texts: Sequence[str]) -> int:
             "ID prefix (told apart only by the disambiguation code)", blank, len(texts), 100 * blank / max(len(texts), 1),
         )
     return blank
+
+
+def fit_opq_tokenizer(
+    embeddings: torch.Tensor, item_ids: Sequence[int], recipe: ItemTokenizerRecipe, seed: int = 42
+) -> tuple[OPQTokenizer, SemanticIdTable]:
+    """Fit optimized product quantisation (``num_levels`` digits of ``codebook_size`` codes) and return it with its table."""
+    config = OPQConfig(
+        num_digits=recipe.num_levels,
+        codebook_size=recipe.codebook_size,
+        rotation_iters=recipe.rotation_iters,
+        kmeans_iters=recipe.kmeans_iters,
+        standardize_inputs=recipe.standardize_inputs,
+        seed=seed,
+    )
+    tokenizer = OPQTokenizer(config).fit(embeddings)
+    return tokenizer, tokenizer.build_table(item_ids, embeddings)
 
 
 def build_semantic_ids(
@@ -118,8 +135,8 @@ def build_semantic_ids(
         item_ids, texts, sequences = list(dataset.catalogue.item_ids), list(dataset.catalogue.texts()), dataset.train_sequences()
     item_ids = [int(i) for i in item_ids]
     extra: dict[str, Any] = {}
-    if texts is not None and embeddings is None and recipe.method != "colarec-kmeans":
-        extra["items_without_text"] = warn_about_items_without_text(texts)
+    text_based = texts is not None and embeddings is None and recipe.method != "colarec-kmeans"
+    without_text = warn_about_items_without_text(texts) if text_based else None
     embedding_seconds = 0.0
 
     t0 = time.perf_counter()
@@ -159,6 +176,10 @@ def build_semantic_ids(
             if final:
                 extra["reconstruction_loss"] = final[-1]["loss_reconstruction"]
                 extra["quantization_loss"] = final[-1]["loss_quantization"]
+        elif recipe.method == "opq":
+            tokenizer, table = fit_opq_tokenizer(embeddings, item_ids, recipe, seed=training_args.seed)
+            tokenizer.save_pretrained(output_dir)
+            extra = {"reconstruction_error": round(tokenizer.reconstruction_error(embeddings), 4)}
         else:
             tokenizer, table = fit_rqkmeans_tokenizer(embeddings, item_ids, recipe, seed=training_args.seed)
             tokenizer.save_pretrained(output_dir)
@@ -184,6 +205,7 @@ def build_semantic_ids(
         "seconds": round(time.perf_counter() - start, 2),
         "output_dir": str(output_dir),
         **extra,
+        **({"items_without_text": without_text} if without_text is not None else {}),
     }
     if plot_path is not None:
         plot_semantic_id_stats(table, plot_path)
@@ -191,4 +213,4 @@ def build_semantic_ids(
     return SemanticIdBuild(table, summary)
 
 
-__all__ = ["SemanticIdBuild", "build_semantic_ids", "fit_rqkmeans_tokenizer"]
+__all__ = ["SemanticIdBuild", "build_semantic_ids", "fit_opq_tokenizer", "fit_rqkmeans_tokenizer"]

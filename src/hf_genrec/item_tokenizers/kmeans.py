@@ -32,8 +32,11 @@ def kmeans(
     num_iters: int = 20,
     generator: torch.Generator | None = None,
     init_method: str = "kmeans++",
+    initial_centroids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lloyd's k-means in torch; returns ``(centroids [k, D], assignments [N])``.
+
+    ``initial_centroids`` (warm start, e.g. the previous round of OPQ) replaces ``init_method``.
 
     Deterministic for a given ``generator`` state.  Empty clusters are re-seeded with the points
     farthest from their centroids, so every centroid stays on the data.  With fewer points than
@@ -43,7 +46,9 @@ def kmeans(
         raise InvalidInputError(f"k-means needs a non-empty 2-D tensor, got shape {tuple(x.shape)}")
     x = x.detach().float()
     n = x.shape[0]
-    if init_method == "kmeans++":
+    if initial_centroids is not None:
+        centroids = initial_centroids.detach().float().clone()
+    elif init_method == "kmeans++":
         centroids = kmeans_plus_plus(x, num_clusters, generator)
     elif init_method == "random":
         if n >= num_clusters:

@@ -1,0 +1,16 @@
+"""SASRec (Kang & McAuley, 2018) with a full cross-entropy loss: the sequential baseline, registered as family "sasrec"."""
+
+from .configuration_sasrec import SASRecConfig
+from .family import SASREC, SASRecRecipe
+from .modeling_sasrec import SASRecForSequentialRecommendation, SASRecOutput, SASRecPreTrainedModel
+from .processing_sasrec import SASRecProcessor
+
+__all__ = [
+    "SASREC",
+    "SASRecConfig",
+    "SASRecForSequentialRecommendation",
+    "SASRecOutput",
+    "SASRecPreTrainedModel",
+    "SASRecProcessor",
+    "SASRecRecipe",
+]
