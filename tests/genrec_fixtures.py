@@ -164,3 +164,13 @@ def cli_in_process(*argv: str, stdin: str | None = None) -> CliRun:
     finally:
         sys.stdin = saved_stdin
     return CliRun(code, out.getvalue(), err.getvalue())
+
+
+def recipe_with(path: Path, **changes) -> str:
+    """The YAML of the recipe at ``path`` with ``changes`` applied (a key given twice is an error, so
+    changes are merged, never appended)."""
+    import yaml
+
+    from hf_genrec.recipes import load_recipe_yaml
+
+    return yaml.safe_dump({**load_recipe_yaml(Path(path).read_text(encoding="utf-8")), **changes}, sort_keys=False)

@@ -554,8 +554,8 @@ RECIPE_CASES = {
     "wrong-type-float-for-int": ("output_dir: x\nnum_layers: 2.5\n", r"key 'num_layers' expects int, got 2\.5"),
     "wrong-type-bool-for-int": ("output_dir: x\nmax_steps: true\n", r"key 'max_steps' expects int, got True"),
     "wrong-type-str-for-float": ("output_dir: x\nlearning_rate: fast\n", r"key 'learning_rate' expects float or int, got 'fast'"),
-    "bad-choice": ("output_dir: x\nmodel_family: gpt\n", r"unknown model family 'gpt'; known families: \['colarec', 'tiger'"),
-    "bad-id-method": ("output_dir: x\nsemantic_id_method: lsh\n", r"semantic_id_method must be one of rqvae, rqkmeans, colarec-kmeans, got 'lsh'"),
+    "bad-choice": ("output_dir: x\nmodel_family: gpt\n", r"unknown model family 'gpt'; known families: \['colarec', 'rpg', 'sasrec', 'tiger'\]"),
+    "bad-id-method": ("output_dir: x\nsemantic_id_method: lsh\n", r"semantic_id_method must be one of rqvae, rqkmeans, opq, colarec-kmeans, got 'lsh'"),
     "bad-trainer-value": ("output_dir: x\nlr_scheduler_type: nonsense\n", r"r\.yaml: nonsense is not a valid SchedulerType"),
     "not-a-mapping": ("- a\n- b\n", r"r\.yaml: a recipe is a flat mapping of keys to values"),
     "invalid-yaml": ("a: [1,\n", r"r\.yaml: invalid YAML"),
@@ -626,7 +626,7 @@ def test_bad_item_tokenizer_recipes(tmp_path):
     with pytest.raises(ConfigError, match=r"r\.yaml: .*\['colour'\]"):
         load_item_tokenizer_recipe(tmp_path / "r.yaml")
     (tmp_path / "r.yaml").write_text("method: lsh\n")
-    with pytest.raises(ConfigError, match=r"r\.yaml: .*'method' must be one of \('rqvae', 'rqkmeans', 'colarec-kmeans'\), got 'lsh'"):
+    with pytest.raises(ConfigError, match=r"r\.yaml: .*'method' must be one of \('rqvae', 'rqkmeans', 'opq', 'colarec-kmeans'\), got 'lsh'"):
         load_item_tokenizer_recipe(tmp_path / "r.yaml")
     (tmp_path / "r.yaml").write_text("codebook_size: 0\n")
     with pytest.raises(ConfigError, match=r"'codebook_size' must be >= 1, got 0"):
