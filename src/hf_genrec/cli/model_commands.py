@@ -13,7 +13,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--config", required=True, help="recipe YAML in training_args/")
     train.add_argument("--output-dir", help="overrides the recipe's output_dir")
     train.add_argument("--resume-from-checkpoint", nargs="?", const=True, default=None,
-                       help="resume from the last checkpoint in output_dir, or from the given one")
+                       help="resume from the last checkpoint of this run in output_dir, or from the given one")
+    train.add_argument("--overwrite-output-dir", action="store_true",
+                       help="train into a non-empty output_dir that holds no run of this recipe (files of the same "
+                            "names are replaced; nothing else is deleted)")
     train.add_argument("overrides", nargs="*", help="key=value recipe overrides, e.g. num_train_epochs=1")
     train.set_defaults(func=run_train)
 
@@ -23,7 +26,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--split", default="test", choices=["validation", "test"])
     evaluate.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams")
     evaluate.add_argument("--batch-size", type=int, default=256)
-    evaluate.add_argument("--max-users", type=int, default=None, help="score only the first N users")
+    evaluate.add_argument("--max-users", type=int, default=None, help="score only the first N users (no record is kept)")
+    evaluate.add_argument("--allow-catalogue-mismatch", action="store_true",
+                          help="score a model whose catalogue is not the dataset's (the record says so)")
+    evaluate.add_argument("--no-record", action="store_true", help="print the metrics only; add no record to evaluations.json")
     evaluate.add_argument("--predictions", default=None, metavar="FILE.jsonl",
                           help="also write each scored user's top-K: one JSON line {user_id, history, exclude, items, scores}")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --predictions file")
@@ -53,7 +59,8 @@ def run_train(args: argparse.Namespace) -> dict:
     from ..training.pipeline import train_from_recipe
     from ..training.recipe_loading import parse_recipe
 
-    overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+    overrides = list(args.overrides) + ([f"output_dir={args.output_dir}"] if args.output_dir is not None else [])
+    overrides += ["overwrite_output_dir=true"] if args.overwrite_output_dir else []
     return train_from_recipe(parse_recipe(args.config, overrides), resume_from_checkpoint=args.resume_from_checkpoint)
 
 
@@ -65,6 +72,7 @@ def run_evaluate(args: argparse.Namespace) -> dict:
             args.model, split=args.split, dataset=args.dataset, data_dir=args.data_dir, num_beams=args.num_beams,
             batch_size=args.batch_size, max_users=args.max_users, scratch_dir=scratch,
             predictions=args.predictions, overwrite=args.overwrite,
+            allow_catalogue_mismatch=args.allow_catalogue_mismatch, save_record=not args.no_record,
         )
 
 

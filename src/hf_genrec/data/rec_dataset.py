@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,18 @@ from .catalogue import ItemCatalogue, ItemTextTemplate
 from .dataset_folder import read_dataset_info, read_user_keys, write_dataset_folder
 from .keys import KeyMap
 from .paths import resolve_data_dir
-from .protocols import COLAREC, LEAVE_ONE_OUT, colarec_splits, describe_protocol, leave_one_out_splits, user_train_items
+from .protocols import (
+    COLAREC,
+    LEAVE_ONE_OUT,
+    colarec_report,
+    colarec_splits,
+    describe_protocol,
+    leave_one_out_report,
+    leave_one_out_splits,
+    user_train_items,
+)
+
+logger = logging.getLogger(__name__)
 from .readers import read_interactions_csv, read_jsonl, read_sequences
 from .table_import import ImportColumns, import_interactions
 
@@ -85,9 +97,35 @@ class RecDataset:
         return write_dataset_folder(self, folder)
 
     def splits(self, max_history: int = 20) -> DatasetDict:
+        """Training, validation and test rows; a split without a single user is a DataFormatError."""
         if self.protocol == LEAVE_ONE_OUT:
-            return leave_one_out_splits(self.sequences, max_history)
-        return colarec_splits(self.train, self.valid, self.test, max_history)
+            splits = leave_one_out_splits(self.sequences, max_history)
+            why = "every user has fewer than the 3 items leave-one-out needs (training, validation and test)"
+        else:
+            splits = colarec_splits(self.train, self.valid, self.test, max_history)
+            why = "no user of it has training items (train.csv) to recommend from"
+        empty = [name for name, rows in splits.items() if len(rows) == 0]
+        if empty:
+            raise DataFormatError(f"dataset {self.name!r} has no user to score in its {empty[0]} split: {why}")
+        return splits
+
+    def split_report(self) -> dict[str, dict[str, int]]:
+        """Per scored split, the counts of what the protocol scores and what it cannot (logged as warnings).
+
+        Leave-one-out leaves out users with fewer than 3 items; the ColaRec protocol cannot score a
+        held-out user without training items, nor hit a target that is also a training item of its
+        user (training items are excluded from the ranking).
+        """
+        if self.protocol == LEAVE_ONE_OUT:
+            report = leave_one_out_report(self.sequences)
+        else:
+            report = colarec_report(self.train, self.valid, self.test)
+        for split, counts in report.items():
+            left_out = {k: v for k, v in counts.items() if k not in ("users_scored", "targets") and v}
+            if left_out:
+                logger.warning("dataset %s, %s split: %s (scored users: %d)", self.name, split,
+                               ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in left_out.items()), counts["users_scored"])
+        return report
 
     def describe_protocol(self, max_history: int = 20) -> str:
         return describe_protocol(self.protocol, max_history)
@@ -126,6 +164,8 @@ def load_rec_dataset(
     """Load ``data_dir/name``: ``sequences.txt`` (leave-one-out) or ``train/valid/test.csv`` (ColaRec)."""
     folder = resolve_data_dir(data_dir) / name
     protocol = KNOWN_DATASETS.get(name) or _protocol_of_folder(folder)
+    if protocol is None and folder.is_dir():
+        raise DataFormatError("the dataset folder holds neither sequences.txt nor train.csv (next to items.jsonl)", path=folder)
     if protocol is None:
         raise UnknownDatasetError(
             f"unknown dataset {name!r}: known names are {sorted(KNOWN_DATASETS)}, or a folder under "

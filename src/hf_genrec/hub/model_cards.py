@@ -2,9 +2,11 @@
 
 A card is built with huggingface_hub's own ``ModelCardData`` + ``ModelCard.from_template`` so the
 metadata block is the Hub's format: ``library_name: hf_genrec``, tags, datasets, license and a
-``model-index`` made from the ``eval_results.json`` that ``hf-genrec evaluate`` writes (one
-``EvalResult`` per ``metric@k``, with the dataset, split, protocol and k).  The body says how the
-model was trained (``recipe.yaml`` embedded verbatim) and how to load it.
+``model-index`` made from ``eval_results.json``, the training's own test record that ``hf-genrec
+train`` writes (one ``EvalResult`` per ``metric@k``, with the dataset, split, protocol and k;
+``hf-genrec evaluate`` keeps its records apart, in ``evaluations.json``, so they never reach the
+model-index).  The body says how the model was trained (``recipe.yaml`` embedded verbatim) and how
+to load it.
 
 Templates are looked up, in order, in the ``template_dir`` argument, the directory named by the
 ``HF_GENREC_HUB_CARDS`` environment variable, and the ``hub_cards/`` folder at the top of the source

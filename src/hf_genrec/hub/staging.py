@@ -35,7 +35,7 @@ RECIPE_FILE = "recipe.yaml"
 # never published: Trainer / torch pickles and intermediate training states
 EXCLUDED_PATTERNS = (
     "checkpoint-*", "runs", ".*.tmp", "__pycache__", "*.pyc", "training_args.bin", "optimizer.pt", "scheduler.pt",
-    "scaler.pt", "rng_state*.pth", "trainer_state.json", "*.pt", "*.pth", "*.bin", "*.pkl", "*.pickle", "*.ckpt",
+    "scaler.pt", "rng_state*.pth", "trainer_state.json", ".hf_genrec_run.json", ".hf_genrec.lock", "*.pt", "*.pth", "*.bin", "*.pkl", "*.pickle", "*.ckpt",
 )
 TEXT_SUFFIXES = {".json", ".yaml", ".yml", ".md", ".txt", ".py", ".jsonl", ".csv"}
 

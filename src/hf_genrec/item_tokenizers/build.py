@@ -9,6 +9,7 @@ own files in ``output_dir``) and a JSON-able summary.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from .plots import plot_semantic_id_stats
 from .opq import OPQConfig, OPQTokenizer
 from .rqkmeans import RQKMeansConfig, RQKMeansTokenizer
 from .rqvae_training import train_rqvae_tokenizer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,6 +67,19 @@ def attach_item_keys(table: SemanticIdTable, item_ids: Sequence[int], item_keys:
     if missing:
         raise InvalidInputError(f"no key for items {missing[:5]} of the semantic-ID table")
     return table.with_item_keys([key_of[item] for item in table.item_ids])
+
+
+def warn_about_items_without_text(texts: Sequence[str]) -> int:
+    """Count the items whose text is empty; warn when they are many (>= 1% of the catalogue, at least 2):
+    their text embeddings are all the same, so they share one content ID and differ only by the
+    disambiguation code."""
+    blank = sum(1 for text in texts if not str(text).strip())
+    if blank >= max(2, 0.01 * len(texts)):
+        logger.warning(
+            "%d of %d items (%.1f%%) have no text: they get one and the same text embedding, hence one content "
+            "ID prefix (told apart only by the disambiguation code)", blank, len(texts), 100 * blank / max(len(texts), 1),
+        )
+    return blank
 
 
 def fit_opq_tokenizer(
@@ -133,6 +149,8 @@ def build_semantic_ids(
         item_keys = keys.keys_of(item_ids) if keys is not None else None
     item_ids = [int(i) for i in item_ids]
     extra: dict[str, Any] = {}
+    text_based = texts is not None and embeddings is None and recipe.method != "colarec-kmeans"
+    without_text = warn_about_items_without_text(texts) if text_based else None
     embedding_seconds = 0.0
 
     t0 = time.perf_counter()
@@ -206,6 +224,7 @@ def build_semantic_ids(
         "seconds": round(time.perf_counter() - start, 2),
         "output_dir": str(output_dir),
         **extra,
+        **({"items_without_text": without_text} if without_text is not None else {}),
     }
     if plot_path is not None:
         plot_semantic_id_stats(table, plot_path)

@@ -154,6 +154,11 @@ def check_tokenizer_matches_config(config: Any, tokenizer: Any) -> None:
         )
     if config.pad_token_id != tokenizer.pad_token_id:
         problems.append(f"pad_token_id {config.pad_token_id} (config.json) disagrees with the tokenizer's {tokenizer.pad_token_id}")
+    for name in ("decoder_start_token_id", "eos_token_id", "bos_token_id"):
+        value = getattr(config, name, None)
+        ids = value if isinstance(value, list) else [value] if value is not None or name == "decoder_start_token_id" else []
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(tokenizer) for i in ids):
+            problems.append(f"{name} {value!r} (config.json) is not a token id of the tokenizer's {len(tokenizer)} tokens")
     if problems:
         raise CheckpointMismatchError("; ".join(problems))
 

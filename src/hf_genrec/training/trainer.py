@@ -21,6 +21,7 @@ from ..generation.ranking import rank_batch
 from ..io_utils import atomic_path
 from ..models.processing_utils import EvalCollator
 from ..recipes.training_arguments import GenRecTrainingArguments
+from ..output_folders import OwnCheckpointsMixin
 from ..trainer_utils import LossComponentsMixin, PrecisionSwitchingTrainer
 
 
@@ -43,7 +44,7 @@ class Rankings:
     missing_rate: float
 
 
-class GenRecTrainer(LossComponentsMixin, PrecisionSwitchingTrainer):
+class GenRecTrainer(OwnCheckpointsMixin, LossComponentsMixin, PrecisionSwitchingTrainer):
     """Trains any hf_genrec model; evaluates by ranking the whole catalogue for every user.
 
     ``processor`` is the model family's processor (it is also the ``processing_class`` that
@@ -59,6 +60,9 @@ class GenRecTrainer(LossComponentsMixin, PrecisionSwitchingTrainer):
     (not logits) and the metrics; evaluation advances the progress bar (``ProgressCallback``: tqdm
     on stderr, off with ``disable_tqdm``).  There are no logits, so ``preprocess_logits_for_metrics``
     is refused.
+
+    Checkpoint rotation deletes only this run's checkpoints (``run_marker=``, see
+    :class:`~hf_genrec.output_folders.OwnCheckpointsMixin`).
     """
 
     loss_is_scaled_for_ga = False  # models return a per-batch mean (see transformers5.md)

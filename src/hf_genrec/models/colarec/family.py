@@ -102,7 +102,7 @@ def load_legacy_colarec_processor(model_dir: str | os.PathLike, recipe: dict, da
     """A checkpoint saved before processors were: item texts come from its dataset, limits from its recipe."""
     if dataset is None:
         return None
-    tokenizer = GenRecTokenizer.from_pretrained(model_dir)
+    tokenizer = GenRecTokenizer.from_pretrained(model_dir, trust_remote_code=False)
     defaults = ColaRecRecipe()
     fields = {name: int(recipe.get(name, getattr(defaults, name)))
               for name in ("max_items_per_user", "max_tokens_per_item", "max_input_length", "users_per_item")}

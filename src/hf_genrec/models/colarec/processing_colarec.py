@@ -286,7 +286,7 @@ class ColaRecProcessor(GenRecProcessor):
 
         config = cls.read_config(pretrained_model_name_or_path, **kwargs)
         hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
-        tokenizer = GenRecTokenizer.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        tokenizer = GenRecTokenizer.from_pretrained(pretrained_model_name_or_path, trust_remote_code=False, **hub_kwargs)
         path = resolve_file(pretrained_model_name_or_path, ITEM_TOKENS_FILE, **kwargs)
         if not path.is_file():
             raise DataFormatError("ColaRec item tokens not found", path=path)

@@ -129,8 +129,9 @@ class GenRecTokenizer(T5Tokenizer):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs) -> "GenRecTokenizer":
-        """Load tokenizer files and ``semantic_ids.json`` (JSON only, nothing executed)."""
-        tok = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        """Load tokenizer files and ``semantic_ids.json`` (JSON only, nothing executed: never remote code)."""
+        kwargs.pop("trust_remote_code", None)
+        tok = super().from_pretrained(pretrained_model_name_or_path, *args, trust_remote_code=False, **kwargs)
         path = tok.init_kwargs.get("semantic_ids_file")
         if path is None or not os.path.isfile(path):
             raise CheckpointMismatchError(f"{pretrained_model_name_or_path}: tokenizer files lack {SEMANTIC_ID_FILE}")
@@ -145,7 +146,8 @@ class GenRecTokenizer(T5Tokenizer):
         return tuple(file_names) + (str(path),) + tuple(str(p) for p in code)
 
     def _check_layout(self) -> None:
-        """Every level's code tokens must be one contiguous block of ids, in code order."""
+        """Every level's code tokens, and the user tokens, must be one contiguous block of ids each, in
+        order; the task tokens must be in the vocabulary (a tokenizer_config.json edited by hand is caught here)."""
         vocab = self.get_vocab()
         for level, size in enumerate(self.semantic_id_table.codebook_sizes):
             ids = [vocab.get(code_token(level, c)) for c in range(size)]
@@ -153,6 +155,15 @@ class GenRecTokenizer(T5Tokenizer):
                 raise CheckpointMismatchError(
                     f"tokenizer vocabulary does not hold level {level}'s {size} code tokens as one block"
                 )
+        buckets = self.init_kwargs.get("num_user_buckets", 0)
+        if not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 0:
+            raise CheckpointMismatchError(f"tokenizer config: num_user_buckets must be a non-negative integer, got {buckets!r}")
+        ids = [vocab.get(f"<u_{b}>") for b in range(buckets)]
+        if ids and (None in ids or ids != list(range(ids[0], ids[0] + buckets))):
+            raise CheckpointMismatchError(f"tokenizer vocabulary does not hold the {buckets} user tokens as one block")
+        tasks = self.init_kwargs.get("task_tokens", [])
+        if not isinstance(tasks, list) or not all(isinstance(t, str) and t in vocab for t in tasks):
+            raise CheckpointMismatchError(f"tokenizer config: task_tokens must list tokens of the vocabulary, got {tasks!r}")
 
     # ------------------------------------------------------------------ layout
     @property

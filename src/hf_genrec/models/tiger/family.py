@@ -105,7 +105,7 @@ def checkpoint_to_fine_tune(family_recipe: TigerRecipe, table: SemanticIdTable) 
 
 def load_legacy_tiger_processor(model_dir: str | os.PathLike, recipe: dict, dataset: RecDataset | None) -> TigerProcessor:
     """A checkpoint saved before processors were: its tokenizer and its recipe's ``max_history``."""
-    return TigerProcessor(GenRecTokenizer.from_pretrained(model_dir), max_history=int(recipe.get("max_history", 20)))
+    return TigerProcessor(GenRecTokenizer.from_pretrained(model_dir, trust_remote_code=False), max_history=int(recipe.get("max_history", 20)))
 
 
 TIGER = register_family(

@@ -310,7 +310,7 @@ class TigerForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCardMi
         """
         from transformers import T5ForConditionalGeneration
 
-        t5 = T5ForConditionalGeneration.from_pretrained(name_or_path)
+        t5 = T5ForConditionalGeneration.from_pretrained(name_or_path, trust_remote_code=False)
         t5c = t5.config
         arch = dict(
             d_model=t5c.d_model, d_kv=t5c.d_kv, d_ff=t5c.d_ff, num_layers=t5c.num_layers,
