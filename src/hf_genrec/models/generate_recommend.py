@@ -44,7 +44,8 @@ class GenerateRecommendMixin:
                 raise InvalidInputError(
                     "this model was not loaded from a saved folder or repo: pass processor= (its family's processor)"
                 )
-            processor = self.processor_class.from_pretrained(source, **kwargs)
+            hub_kwargs = {k: v for k, v in kwargs.items() if k != "trust_remote_code"}
+            processor = self.processor_class.from_pretrained(source, trust_remote_code=False, **hub_kwargs)
             processor.check_model(self.config)
             self.__dict__["_genrec_processor"] = processor  # not a submodule: plain attribute storage
         return processor

@@ -86,13 +86,13 @@ def checkpoint_to_fine_tune(family_recipe: TigerRecipe, table: SemanticIdTable) 
     source = Path(family_recipe.init_from_checkpoint).resolve()
     if not (source / "config.json").is_file():
         raise ConfigError(f"init_from_checkpoint {family_recipe.init_from_checkpoint!r}: not a saved TIGER folder (no config.json)")
-    tokenizer = GenRecTokenizer.from_pretrained(source)
+    tokenizer = GenRecTokenizer.from_pretrained(source, trust_remote_code=False)
     if tokenizer.semantic_id_table != table:
         raise ConfigError(
             f"init_from_checkpoint {str(source)!r}: the recipe's semantic_ids differ from the checkpoint's ID table "
             "(leave semantic_ids unset to use the checkpoint's)"
         )
-    model = TigerForGenerativeRecommendation.from_pretrained(source)
+    model = TigerForGenerativeRecommendation.from_pretrained(source, trust_remote_code=False)
     if family_recipe.lora_r:
         from peft import LoraConfig, get_peft_model
 
