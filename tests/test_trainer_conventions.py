@@ -77,3 +77,31 @@ def test_hub_strategies_that_upload_pickles_are_refused(tiger, tmp_path):
     saved, _ = tiger
     with pytest.raises(ConfigError, match="hub_strategy 'checkpoint' uploads optimizer and RNG states"):
         make_trainer(saved, tmp_path, push_to_hub=True, hub_model_id="org/x", hub_strategy="checkpoint")
+
+
+def test_a_time_budget_stops_training_after_an_evaluation_and_a_save(tmp_path, data_dir):
+    """max_train_minutes: the first step past the budget evaluates and saves, then training ends."""
+    import json
+
+    import yaml
+
+    from genrec_fixtures import write_beauty_slice
+    from hf_genrec.training.pipeline import train_from_recipe
+    from hf_genrec.training.recipe_loading import parse_recipe
+
+    write_beauty_slice(data_dir, tmp_path / "data", users=60)
+    recipe = {
+        "model_family": "sasrec", "dataset": "beauty-slice", "data_dir": str(tmp_path / "data"), "max_history": 10,
+        "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 1, "output_dir": str(tmp_path / "out"),
+        "use_cpu": True, "num_train_epochs": 50, "per_device_train_batch_size": 8, "eval_strategy": "epoch",
+        "save_strategy": "epoch", "load_best_model_at_end": True, "max_train_minutes": 1e-6, "report_to": "none",
+        "disable_tqdm": True, "test_at_end": False,
+    }
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    train_from_recipe(parse_recipe(tmp_path / "r.yaml"))
+    checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
+    assert [c.name for c in checkpoints] == ["checkpoint-1"]  # stopped after the first step, and saved it
+    state = json.loads((checkpoints[0] / "trainer_state.json").read_text())
+    assert state["global_step"] == 1 and any("eval_ndcg@10" in entry for entry in state["log_history"])
+    with pytest.raises(ConfigError, match="max_train_minutes must be > 0"):
+        parse_recipe(tmp_path / "r.yaml", ["max_train_minutes=0"])

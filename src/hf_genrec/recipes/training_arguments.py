@@ -23,6 +23,12 @@ class GenRecTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "kept False: collators read the raw history/targets columns"}
     )
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "wall-clock budget of the training loop: at the first step past it the run evaluates, saves "
+                          "and stops (the best evaluated model is still the one kept); keeps a recipe inside its budget "
+                          "on a larger dataset"},
+    )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "train into a non-empty output_dir that holds no run of this recipe (files of the same "
@@ -39,6 +45,8 @@ class GenRecTrainingArguments(TrainingArguments):
             )
         if self.eval_max_users is not None and self.eval_max_users < 1:
             raise ConfigError(f"eval_max_users must be >= 1, got {self.eval_max_users}")
+        if self.max_train_minutes is not None and not self.max_train_minutes > 0:
+            raise ConfigError(f"max_train_minutes must be > 0, got {self.max_train_minutes}")
         if self.metric_for_best_model is None and self._selects_a_best_model():
             # Trainer's default, "loss", is a metric the ranking evaluation never produces
             self.metric_for_best_model = f"ndcg@{max(self.metric_ks)}"

@@ -22,7 +22,7 @@ from ..io_utils import atomic_path
 from ..models.processing_utils import EvalCollator
 from ..recipes.training_arguments import GenRecTrainingArguments
 from ..output_folders import OwnCheckpointsMixin
-from ..trainer_utils import LossComponentsMixin, PrecisionSwitchingTrainer
+from ..trainer_utils import LossComponentsMixin, PrecisionSwitchingTrainer, TimeBudgetCallback
 
 
 def selection_sample(dataset: Dataset, size: int, seed: int) -> Dataset:
@@ -93,6 +93,8 @@ class GenRecTrainer(OwnCheckpointsMixin, LossComponentsMixin, PrecisionSwitching
         self.last_rankings: Rankings | None = None
         self.rows_per_process: list[int] = []
         self.item_ids = torch.as_tensor(processor.item_ids, dtype=torch.long)
+        if getattr(self.args, "max_train_minutes", None):
+            self.add_callback(TimeBudgetCallback(self.args.max_train_minutes))
         self.eval_collator = eval_collator or EvalCollator(processor)
 
     # ------------------------------------------------------------------ training
