@@ -13,18 +13,17 @@ with zero dimensions.  Saved as safetensors (rotation, centroids, statistics) + 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from ..errors import CheckpointMismatchError, ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_save_tensors, atomic_write_json, read_json
 from ..semantic_ids.id_table import SEMANTIC_ID_FILE, SemanticIdTable
 from .kmeans import kmeans, nearest_centroid
-from .standardize import standardization
+from .standardize import config_from_dict, embedding_matrix, standardization
 
 CONFIG_FILE = "opq_config.json"
 WEIGHTS_FILE = "opq.safetensors"
@@ -50,11 +49,7 @@ class OPQConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: object = "<dict>") -> "OPQConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "input_dim"})
-        if unknown:
-            raise ConfigError(f"{source}: unknown OPQ config keys {unknown}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return config_from_dict(cls, data, source, "OPQ")
 
 
 class OPQTokenizer:
@@ -71,14 +66,7 @@ class OPQTokenizer:
     # ------------------------------------------------------------------ inputs
     def _prepare(self, embeddings: Any) -> torch.Tensor:
         """Standardised, zero-padded to a multiple of ``num_digits`` dimensions, float64."""
-        x = torch.as_tensor(np.asarray(embeddings) if not isinstance(embeddings, torch.Tensor) else embeddings)
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise InvalidInputError(f"embeddings must be a non-empty [N, D] matrix, got shape {tuple(x.shape)}")
-        x = x.detach().float().cpu()
-        if not bool(torch.isfinite(x).all()):
-            raise InvalidInputError("embeddings contain NaN or infinite values")
-        if self.mean is not None and x.shape[1] != self.mean.shape[0]:
-            raise InvalidInputError(f"embeddings have {x.shape[1]} dimensions, the tokenizer was fit on {self.mean.shape[0]}")
+        x = embedding_matrix(embeddings, None if self.mean is None else int(self.mean.shape[0]))
         if self.config.standardize_inputs:
             x = (x - self.mean) / self.std
         pad = (-x.shape[1]) % self.config.num_digits
@@ -87,9 +75,8 @@ class OPQTokenizer:
     # ------------------------------------------------------------------ fitting
     def fit(self, embeddings: Any) -> "OPQTokenizer":
         cfg = self.config
-        raw = torch.as_tensor(np.asarray(embeddings) if not isinstance(embeddings, torch.Tensor) else embeddings).float()
-        self.mean, self.std = standardization(raw) if raw.ndim == 2 and raw.shape[0] else (None, None)
-        self.rotation = self.centroids = None
+        self.mean = self.std = self.rotation = self.centroids = None
+        self.mean, self.std = standardization(embedding_matrix(embeddings))
         x = self._prepare(embeddings)
         dim = x.shape[1]
         sub = dim // cfg.num_digits

@@ -8,18 +8,17 @@ standardisation statistics) + a JSON config + ``semantic_ids.json``; loading nev
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from ..errors import CheckpointMismatchError, ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_save_tensors, atomic_write_json, read_json
 from ..semantic_ids.id_table import SEMANTIC_ID_FILE, SemanticIdTable
 from .kmeans import kmeans, nearest_centroid
-from .standardize import standardization
+from .standardize import config_from_dict, embedding_matrix, standardization
 
 CONFIG_FILE = "rqkmeans_config.json"
 WEIGHTS_FILE = "rqkmeans.safetensors"
@@ -49,11 +48,7 @@ class RQKMeansConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: object = "<dict>") -> "RQKMeansConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "input_dim"})
-        if unknown:
-            raise ConfigError(f"{source}: unknown RQ-KMeans config keys {unknown}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return config_from_dict(cls, data, source, "RQ-KMeans")
 
 
 class RQKMeansTokenizer:
@@ -68,15 +63,7 @@ class RQKMeansTokenizer:
 
     # ------------------------------------------------------------------ fitting
     def _check(self, embeddings: Any) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(embeddings) if not isinstance(embeddings, torch.Tensor) else embeddings)
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise InvalidInputError(f"embeddings must be a non-empty [N, D] matrix, got shape {tuple(x.shape)}")
-        x = x.detach().float().cpu()
-        if not bool(torch.isfinite(x).all()):
-            raise InvalidInputError("embeddings contain NaN or infinite values")
-        if self.centroids is not None and x.shape[1] != self.centroids.shape[-1]:
-            raise InvalidInputError(f"embeddings have {x.shape[1]} dimensions, the tokenizer was fit on {self.centroids.shape[-1]}")
-        return x
+        return embedding_matrix(embeddings, None if self.centroids is None else int(self.centroids.shape[-1]))
 
     def _standardize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std if self.config.standardize_inputs else x

@@ -10,7 +10,7 @@ from datasets import DatasetDict
 
 from ...data import RecDataset
 from ...errors import ConfigError
-from ...recipes.genrec_recipe import FamilyRecipe, check_non_negative
+from ..causal_recipe import CausalTransformerRecipe
 from ...semantic_ids.id_table import SemanticIdTable
 from ..item_sequences import ItemSequenceCollator, sequence_examples
 from ..processing_utils import with_length_column
@@ -21,32 +21,24 @@ from .processing_rpg import RPGProcessor
 
 
 @dataclass
-class RPGRecipe(FamilyRecipe):
-    """RPG's own recipe fields; the ID shape (digits, codes a digit) comes from the item-tokenizer recipe."""
+class RPGRecipe(CausalTransformerRecipe):
+    """RPG's own recipe fields besides the causal stack's; the ID shape (digits, codes a digit) comes from the
+    item-tokenizer recipe."""
 
     hidden_size: int = 128
-    num_hidden_layers: int = 2
     num_attention_heads: int = 4
-    intermediate_size: int | None = field(default=None, metadata={"help": "feed-forward width (default 4 x hidden_size)"})
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.3
-    attention_probs_dropout_prob: float = 0.0
-    norm_first: bool = field(default=False, metadata={"help": "LayerNorm before each sublayer (default: after)"})
     logit_temperature: float = field(default=0.03, metadata={"help": "cosine logits are divided by it"})
     input_aggregation: str = field(default="mean", metadata={"help": "an item's input: mean or sum of its code embeddings"})
 
     def __post_init__(self) -> None:
-        check_non_negative(self, ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"), minimum=1)
-        check_non_negative(self, ("hidden_dropout_prob", "attention_probs_dropout_prob"))
+        super().__post_init__()
         if not self.logit_temperature > 0:
             raise ConfigError(f"logit_temperature must be > 0, got {self.logit_temperature}")
         if self.input_aggregation not in INPUT_AGGREGATIONS:
             raise ConfigError(f"input_aggregation must be one of {INPUT_AGGREGATIONS}, got {self.input_aggregation!r}")
 
-    def config_kwargs(self) -> dict[str, Any]:
-        names = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-                 "hidden_dropout_prob", "attention_probs_dropout_prob", "norm_first", "logit_temperature", "input_aggregation")
-        return {name: getattr(self, name) for name in names}
+    def family_config_fields(self) -> tuple[str, ...]:
+        return ("logit_temperature", "input_aggregation")
 
 
 def build_rpg(recipe: Any, family_recipe: RPGRecipe, dataset: RecDataset, splits: DatasetDict,
