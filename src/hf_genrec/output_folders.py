@@ -155,15 +155,18 @@ def claim_output_folder(
 ) -> Iterator[Path]:
     """Create and lock ``folder`` for this run, check it (:func:`check_output_folder`) and write the run marker.
 
-    Only ``main_process`` locks and writes; the other processes of a distributed run check the
-    same folder and reach the same answer.
+    Only ``main_process`` checks, locks and writes; the other processes of a distributed run only
+    use the folder (checking it too would race with the main process's temporary files; a main
+    process that refuses the folder ends the whole launch).
     """
+    if not main_process:
+        yield Path(folder)
+        return
     check_output_folder(folder, marker, overwrite=overwrite, resume=resume)
     folder = check_writable_folder(folder)
-    with _folder_lock(folder, enabled=main_process):
+    with _folder_lock(folder):
         check_output_folder(folder, marker, overwrite=overwrite, resume=resume)  # again, now that no other run can write
-        if main_process:
-            marker.write(folder)
+        marker.write(folder)
         yield folder
 
 

@@ -94,10 +94,12 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
     splits = dataset.splits(recipe.max_history)
     data_report = dataset.split_report()
     marker = run_marker(parsed, dataset)
-    check_output_folder(output_dir, marker, overwrite=args.overwrite_output_dir, resume=bool(resume_from_checkpoint))
+    main_process = _is_main_process()
+    if main_process:  # the other ranks would race with rank 0's files in the folder; rank 0 refusing ends the launch
+        check_output_folder(output_dir, marker, overwrite=args.overwrite_output_dir, resume=bool(resume_from_checkpoint))
     checkpoint = resolve_checkpoint(output_dir, resume_from_checkpoint, marker, adopt_unmarked=args.overwrite_output_dir)
     with claim_output_folder(output_dir, marker, overwrite=args.overwrite_output_dir, resume=bool(resume_from_checkpoint),
-                             main_process=_is_main_process()):
+                             main_process=main_process):
         table = item_ids_table(parsed, dataset, output_dir) if family.uses_semantic_ids else None
         set_seed(args.seed)  # the model's initial weights depend on it; Trainer seeds only after the model exists
         components = family.build(recipe, parsed.family_recipe, dataset, splits, table, args.seed)
