@@ -63,3 +63,38 @@ def beauty_600(data_dir, minilm_path, tmp_path_factory):
     cache = tmp_path_factory.getbasetemp() / "embedding-cache"
     embeddings = encode_item_texts(catalogue.texts(), minilm_path, cache_dir=cache, show_progress_bar=False)
     return catalogue, embeddings
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoints(tmp_path_factory, data_dir) -> dict:
+    """A tiny TIGER (Beauty slice) and a tiny ColaRec (Phones slice) trained by ``train_from_recipe``, shared by
+    the inference, adapter, remote-code and card tests (read-only: copy a folder before changing it).
+
+    Returns ``{"tiger": folder, "colarec": folder, "data": data folder, "recipes": {family: recipe values}}``.
+    """
+    import torch
+    import yaml
+
+    from genrec_fixtures import TINY_COLAREC, TINY_TIGER, random_table, write_beauty_slice, write_phones_slice
+    from hf_genrec.data import load_rec_dataset
+    from hf_genrec.training.pipeline import train_from_recipe
+    from hf_genrec.training.recipe_loading import parse_recipe
+
+    root = tmp_path_factory.mktemp("trained")
+    write_beauty_slice(data_dir, root / "data", users=150)
+    write_phones_slice(data_dir, root / "data", users=120)
+    random_table(load_rec_dataset("beauty-slice", root / "data").catalogue.item_ids).save(root / "ids")
+    recipes = {
+        "tiger": {**TINY_TIGER, "dataset": "beauty-slice", "semantic_ids": str(root / "ids"), "max_steps": 30},
+        "colarec": {**TINY_COLAREC, "dataset": "phones-slice", "max_steps": 10},
+    }
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for family, recipe in recipes.items():
+            recipe.update(data_dir=str(root / "data"), output_dir=str(root / family), save_strategy="no")
+            (root / f"{family}.yaml").write_text(yaml.safe_dump(recipe))
+            train_from_recipe(parse_recipe(root / f"{family}.yaml"))
+    finally:
+        torch.set_num_threads(before)
+    return {"tiger": root / "tiger", "colarec": root / "colarec", "data": root / "data", "recipes": recipes}

@@ -103,3 +103,74 @@ TINY_COLAREC = {
     "generation_num_beams": 20,
     "metric_ks": [5, 10, 20],
 }
+
+
+def tiny_tiger_recipe(root: Path, data_dir: Path, users: int, **overrides) -> Path:
+    """A ``users``-user Beauty slice under ``root/data``, a random ID table in ``root/ids`` and a tiny TIGER
+    recipe at ``root/r.yaml`` (output ``root/out`` unless overridden); returns the recipe's path."""
+    import yaml
+
+    from hf_genrec.data import load_rec_dataset
+
+    write_beauty_slice(data_dir, root / "data", users=users)
+    random_table(load_rec_dataset("beauty-slice", root / "data").catalogue.item_ids).save(root / "ids")
+    recipe = {**TINY_TIGER, "dataset": "beauty-slice", "data_dir": str(root / "data"), "semantic_ids": str(root / "ids"),
+              "output_dir": str(root / "out"), **overrides}
+    (root / "r.yaml").write_text(yaml.safe_dump(recipe))
+    return root / "r.yaml"
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Relative path -> content digest of every file under ``folder``: what a command must leave unchanged."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+class CliRun:
+    """What ``hf-genrec ...`` run in-process returned: exit code, stdout, stderr."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def result(self) -> dict:
+        """The JSON object on the last line of stdout (a successful command)."""
+        assert self.code == 0, self.err[-2000:]
+        return json.loads(self.out.strip().splitlines()[-1])
+
+    def error_line(self) -> str:
+        """The one ``hf-genrec: error:`` line of a failed command: exit status 2, the last line of stderr, no traceback."""
+        errors = [line for line in self.err.splitlines() if line.startswith("hf-genrec: error: ")]
+        assert self.code == 2 and len(errors) == 1 and self.err.strip().splitlines()[-1] == errors[0], self.err[-2000:]
+        assert "Traceback" not in self.err
+        return errors[0]
+
+
+def cli_in_process(*argv: str, stdin: str | None = None) -> CliRun:
+    """``hf-genrec argv`` through ``hf_genrec.cli.main.main`` in this process (``stdin``: what a prompt would read)."""
+    import contextlib
+    import io
+    import sys
+
+    from hf_genrec.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin) if stdin is not None else saved_stdin
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            code = main(list(argv))
+    finally:
+        sys.stdin = saved_stdin
+    return CliRun(code, out.getvalue(), err.getvalue())
+
+
+def recipe_with(path: Path, **changes) -> str:
+    """The YAML of the recipe at ``path`` with ``changes`` applied (a key given twice is an error, so
+    changes are merged, never appended)."""
+    import yaml
+
+    from hf_genrec.recipes import load_recipe_yaml
+
+    return yaml.safe_dump({**load_recipe_yaml(Path(path).read_text(encoding="utf-8")), **changes}, sort_keys=False)

@@ -82,3 +82,13 @@ def model_outputs(model, tokenizer) -> dict:
     with torch.no_grad():
         logits = model(**batch, decoder_input_ids=torch.zeros((len(SAMPLE_TEXTS), 2), dtype=torch.long)).logits
     return {"input_ids": batch["input_ids"].tolist(), "logits": logits.tolist()}
+
+
+def client_environ(server, hf_home, **extra: str) -> dict:
+    """Environment of a client process of the loopback Hub: the server's settings, this folder (fixtures)
+    importable, and this process's ``PYTHONPATH`` kept, so the client runs the same source tree as the test."""
+    import os
+
+    tests_dir = str(Path(__file__).resolve().parent)
+    pythonpath = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, **server.client_env(hf_home), "PYTHONPATH": pythonpath, **extra}

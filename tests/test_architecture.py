@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "src" / "hf_genrec"
-LAYERS = ["errors", "io_utils", "trainer_utils", "recipes", "semantic_ids", "remote_code", "data", "evaluation",
+LAYERS = ["errors", "io_utils", "output_folders", "trainer_utils", "recipes", "semantic_ids", "remote_code", "data", "evaluation",
           "item_encoders", "item_tokenizers", "models", "generation", "hub", "training", "inference", "cli"]
 
 

@@ -139,6 +139,23 @@ DATA_CASES = {
     "csv-header-only": (GOOD_COLAREC, {"test.csv": "user_id,item_id\n"}, r"test\.csv: no data rows after the header"),
     "csv-empty": (GOOD_COLAREC, {"valid.csv": ""}, r"valid\.csv: file is empty"),
     "csv-missing": (GOOD_COLAREC, {"test.csv": None}, r"test\.csv: file not found"),
+    "sequences-underscore-id": (GOOD_LOO, {"sequences.txt": "1 1_0 2 3\n"}, r"line 1, field 'item_id': expected an integer, got '1_0'"),
+    "sequences-non-ascii-digits": (GOOD_LOO, {"sequences.txt": "1 1 \uff12 3\n"}, r"line 1, field 'item_id': expected an integer, got '\uff12'"),
+    "sequences-id-beyond-int64": (
+        GOOD_LOO, {"sequences.txt": "1 1 2 3\n2 99999999999999999999 3 4\n"},
+        r"sequences\.txt, line 2, field 'item_id': ids must be at most 9223372036854775807 \(int64\), got 99999999999999999999",
+    ),
+    "items-negative-id": (
+        GOOD_LOO, {"items.jsonl": '{"item_id": 1}\n{"item_id": -4}\n'}, r"items\.jsonl, line 2, field 'item_id': ids must be non-negative, got -4",
+    ),
+    "items-id-beyond-int64": (
+        GOOD_LOO, {"items.jsonl": '{"item_id": 18446744073709551616}\n'}, r"items\.jsonl, line 1, field 'item_id': ids must be at most",
+    ),
+    "items-duplicate-key": (
+        GOOD_LOO, {"items.jsonl": '{"item_id": 1}\n{"item_id": 2, "title": "a", "item_id": 3}\n'},
+        r"items\.jsonl, line 2: duplicate key 'item_id' in a JSON object",
+    ),
+    "csv-underscore-id": (GOOD_COLAREC, {"valid.csv": "user_id,item_id\n1,1_0\n"}, r"valid\.csv, line 2, field 'item_id': expected an integer, got '1_0'"),
 }
 
 
@@ -150,6 +167,59 @@ def test_malformed_data_files(tmp_path, case):
     with pytest.raises(DataFormatError, match=pattern) as info:
         load_rec_dataset("toy", tmp_path)
     assert str(tmp_path) in str(info.value)  # the message carries the full path of the file
+
+
+def test_unreadable_data_file(tmp_path, monkeypatch):
+    """A file that exists but cannot be read (permissions, I/O error) is named, not a traceback."""
+    _write_dataset(tmp_path, GOOD_LOO)
+    real_open = Path.open
+
+    def refuse(self, *args, **kwargs):
+        if self.name == "sequences.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(DataFormatError, match=r"sequences\.txt: cannot read the file \(Permission denied\)"):
+        load_rec_dataset("toy", tmp_path)
+
+
+@pytest.mark.parametrize("files, split, why", [
+    ({**GOOD_LOO, "sequences.txt": "1 1 2\n2 3\n3 4 5\n"}, "train",
+     "every user has fewer than the 3 items leave-one-out needs"),
+    ({**GOOD_COLAREC, "valid.csv": "user_id,item_id\n7,5\n"}, "validation", "no user of it has training items"),
+])
+def test_a_dataset_without_a_user_to_score(tmp_path, files, split, why):
+    dataset = load_rec_dataset("toy", _write_dataset(tmp_path, files))
+    with pytest.raises(DataFormatError, match=rf"dataset 'toy' has no user to score in its {split} split: {why}"):
+        dataset.splits()
+
+
+def test_what_a_protocol_cannot_score_is_counted_and_warned(tmp_path, caplog):
+    """Leave-one-out leaves out users with fewer than 3 items; the ColaRec protocol cannot score a held-out
+    user without training items, nor hit a target that is also a training item: counted, not silent."""
+    loo = load_rec_dataset("toy", _write_dataset(tmp_path / "a", {**GOOD_LOO, "sequences.txt": "1 1 2 3 4\n2 2 3 5\n3 8 1\n"}))
+    assert loo.split_report()["test"] == {"users_scored": 2, "users_with_fewer_than_3_items": 1}
+    files = {**GOOD_COLAREC, "valid.csv": "user_id,item_id\n1,5\n1,2\n2,6\n9,7\n"}  # item 2 is user 1's training item; user 9 has none
+    colarec = load_rec_dataset("toy", _write_dataset(tmp_path / "b", files))
+    with caplog.at_level("WARNING"):
+        report = colarec.split_report()
+    assert report["validation"] == {"users_scored": 2, "users_without_training_items": 1, "targets": 3, "targets_also_in_training_items": 1}
+    assert report["test"] == {"users_scored": 2, "users_without_training_items": 0, "targets": 2, "targets_also_in_training_items": 0}
+    assert "validation split: users without training items: 1, targets also in training items: 1" in caplog.text
+    assert len(colarec.splits()["validation"]) == 2
+
+
+def test_many_items_without_text_are_warned_about(caplog):
+    from hf_genrec.item_tokenizers.build import warn_about_items_without_text
+
+    with caplog.at_level("WARNING"):
+        assert warn_about_items_without_text(["a", "", "  ", "b"] + ["c"] * 96) == 2
+    assert "2 of 100 items (2.0%) have no text" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert warn_about_items_without_text(["a", ""] + ["c"] * 198) == 1  # one in 200: no warning, still counted
+    assert "no text" not in caplog.text
 
 
 def test_unknown_dataset_and_missing_folder(tmp_path):
@@ -484,11 +554,35 @@ RECIPE_CASES = {
     "wrong-type-float-for-int": ("output_dir: x\nnum_layers: 2.5\n", r"key 'num_layers' expects int, got 2\.5"),
     "wrong-type-bool-for-int": ("output_dir: x\nmax_steps: true\n", r"key 'max_steps' expects int, got True"),
     "wrong-type-str-for-float": ("output_dir: x\nlearning_rate: fast\n", r"key 'learning_rate' expects float or int, got 'fast'"),
-    "bad-choice": ("output_dir: x\nmodel_family: gpt\n", r"unknown model family 'gpt'; known families: \['colarec', 'tiger'"),
-    "bad-id-method": ("output_dir: x\nsemantic_id_method: lsh\n", r"semantic_id_method must be one of rqvae, rqkmeans, colarec-kmeans, got 'lsh'"),
+    "bad-choice": ("output_dir: x\nmodel_family: gpt\n", r"unknown model family 'gpt'; known families: \['colarec', 'rpg', 'sasrec', 'tiger'\]"),
+    "bad-id-method": ("output_dir: x\nsemantic_id_method: lsh\n", r"semantic_id_method must be one of rqvae, rqkmeans, opq, colarec-kmeans, got 'lsh'"),
     "bad-trainer-value": ("output_dir: x\nlr_scheduler_type: nonsense\n", r"r\.yaml: nonsense is not a valid SchedulerType"),
     "not-a-mapping": ("- a\n- b\n", r"r\.yaml: a recipe is a flat mapping of keys to values"),
     "invalid-yaml": ("a: [1,\n", r"r\.yaml: invalid YAML"),
+    "empty-file": ("", r"r\.yaml: the recipe file is empty"),
+    "comments-only": ("# nothing here\n", r"r\.yaml: the recipe file is empty"),
+    "duplicate-key": ("output_dir: x\nlearning_rate: 0.1\nlearning_rate: 0.2\n",
+                      r"r\.yaml: invalid YAML \(line 3: duplicate key 'learning_rate' \(first on line 2\)\)"),
+    "null-for-a-required-value": ("output_dir: x\ndataset: null\n", r"r\.yaml: key 'dataset' must have a value, got null"),
+    "zero-epochs": ("output_dir: x\nnum_train_epochs: 0\n", r"r\.yaml: num_train_epochs must be > 0 \(or max_steps >= 1\), got 0"),
+    "negative-epochs": ("output_dir: x\nnum_train_epochs: -1\n", r"num_train_epochs must be > 0 \(or max_steps >= 1\), got -1"),
+    "zero-max-steps": ("output_dir: x\nmax_steps: 0\n", r"max_steps must be -1 \(train for num_train_epochs\) or >= 1, got 0"),
+    "zero-learning-rate": ("output_dir: x\nlearning_rate: 0\n", r"r\.yaml: learning_rate must be > 0, got 0"),
+    "negative-learning-rate": ("output_dir: x\nlearning_rate: -0.001\n", r"learning_rate must be > 0, got -0\.001"),
+    "nan-learning-rate": ("output_dir: x\nlearning_rate: .nan\n", r"learning_rate must be a finite number, got nan"),
+    "inf-weight-decay": ("output_dir: x\nweight_decay: .inf\n", r"weight_decay must be a finite number, got inf"),
+    "zero-batch-size": ("output_dir: x\nper_device_train_batch_size: 0\n", r"per_device_train_batch_size must be >= 1, got 0"),
+    "negative-eval-batch-size": ("output_dir: x\nper_device_eval_batch_size: -1\n", r"per_device_eval_batch_size must be >= 1, got -1"),
+    "dropout-above-one": ("output_dir: x\ndropout_rate: 1.5\n", r"r\.yaml: dropout_rate must be in \[0, 1\), got 1\.5"),
+    "negative-seed": ("output_dir: x\nseed: -1\n", r"r\.yaml: seed must be in \[0, 4294967295\], got -1"),
+    "beta-of-one": ("output_dir: x\nadam_beta2: 1.0\n", r"adam_beta2 must be in \[0, 1\), got 1\.0"),
+    "zero-save-total-limit": ("output_dir: x\nsave_total_limit: 0\n", r"save_total_limit must be >= 1 \(or null: keep every checkpoint\), got 0"),
+    "misspelt-selection-metric": (
+        "output_dir: x\neval_strategy: steps\neval_steps: 5\nload_best_model_at_end: true\nmetric_for_best_model: ndcg@11\n",
+        r"r\.yaml: metric_for_best_model 'ndcg@11' is not a metric this run produces; choose one of \['recall@5', 'ndcg@5', "
+        r"'recall@10', 'ndcg@10'\] \(metric_ks \[5, 10\]\), optionally prefixed 'eval_'",
+    ),
+    "selection-metric-loss": ("output_dir: x\nmetric_for_best_model: eval_loss\n", r"metric_for_best_model 'eval_loss' is not a metric this run produces"),
 }
 
 
@@ -512,6 +606,13 @@ def test_bad_recipe_file_and_overrides(tmp_path, capsys):
         parse_recipe(tmp_path / "r.yaml", ["dmodel=3"])
     with pytest.raises(ConfigError, match=r"key 'd_model' expects int, got 'wide'"):
         parse_recipe(tmp_path / "r.yaml", ["d_model=wide"])
+    with pytest.raises(ConfigError, match=r"override 'd_model=\[': invalid YAML value \(line 1: expected the node content"):
+        parse_recipe(tmp_path / "r.yaml", ["d_model=["])
+    with pytest.raises(ConfigError, match=r"key 'dataset' must have a value, got null"):
+        parse_recipe(tmp_path / "r.yaml", ["dataset=null"])
+    with pytest.raises(ConfigError, match=r"override '=5' is not key=value"):
+        parse_recipe(tmp_path / "r.yaml", ["=5"])
+    assert parse_recipe(tmp_path / "r.yaml", ["eval_max_users=null"]).training_args.eval_max_users is None  # optional: null is fine
     # the CLI turns it into one line on stderr and exit status 2 (no traceback)
     assert main(["train", "--config", str(tmp_path / "r.yaml"), "learning_rat=0.1"]) == 2
     err = capsys.readouterr().err
@@ -525,7 +626,7 @@ def test_bad_item_tokenizer_recipes(tmp_path):
     with pytest.raises(ConfigError, match=r"r\.yaml: .*\['colour'\]"):
         load_item_tokenizer_recipe(tmp_path / "r.yaml")
     (tmp_path / "r.yaml").write_text("method: lsh\n")
-    with pytest.raises(ConfigError, match=r"r\.yaml: .*'method' must be one of \('rqvae', 'rqkmeans', 'colarec-kmeans'\), got 'lsh'"):
+    with pytest.raises(ConfigError, match=r"r\.yaml: .*'method' must be one of \('rqvae', 'rqkmeans', 'opq', 'colarec-kmeans'\), got 'lsh'"):
         load_item_tokenizer_recipe(tmp_path / "r.yaml")
     (tmp_path / "r.yaml").write_text("codebook_size: 0\n")
     with pytest.raises(ConfigError, match=r"'codebook_size' must be >= 1, got 0"):

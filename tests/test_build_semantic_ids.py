@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genrec_fixtures import recipe_with
 from hf_genrec.cli.main import main
 from hf_genrec.data import ItemCatalogue
 from hf_genrec.errors import ConfigError
@@ -101,11 +102,8 @@ def test_cli_on_a_small_real_catalogue(data_dir, minilm_path, tmp_path, capsys):
             lines.append(" ".join([user, *kept]))
     (folder / "sequences.txt").write_text("\n".join(lines) + "\n")
     recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(
-        RECIPE.read_text()
-        + f"\nencoder: {minilm_path}\ncodebook_size: 16\nhidden_dims: [64]\nlatent_dim: 8\n"
-        "per_device_train_batch_size: 64\nlogging_steps: 20\n"
-    )
+    recipe.write_text(recipe_with(RECIPE, encoder=minilm_path, codebook_size=16, hidden_dims=[64], latent_dim=8,
+                                  per_device_train_batch_size=64, logging_steps=20))
     out = tmp_path / "ids"
     code = main([
         "build-semantic-ids", "--dataset", "beauty-mini", "--data-dir", str(tmp_path / "data"),

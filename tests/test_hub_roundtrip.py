@@ -18,8 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
-from hub_fixtures import EVAL_RESULTS, build_model_dir, build_table, model_outputs
+from hub_fixtures import EVAL_RESULTS, build_model_dir, build_table, client_environ, model_outputs
 from hub_server import LoopbackHubServer
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -38,7 +39,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def run_client(server: LoopbackHubServer, hf_home: Path, args: list[str], **env) -> subprocess.CompletedProcess:
-    environ = {**os.environ, **server.client_env(hf_home), "PYTHONPATH": str(TESTS_DIR), **env}
+    environ = client_environ(server, hf_home, **env)
     result = subprocess.run(args, env=environ, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, f"client failed:\nSTDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-6000:]}"
     return result
@@ -53,7 +54,7 @@ PUSH_SCRIPT = textwrap.dedent(
     import json, sys
     from hf_genrec.hub import push_model_dir
     url = push_model_dir(sys.argv[1], sys.argv[2], private=True, commit_message="first push", family="tiger")
-    again = push_model_dir(sys.argv[1], sys.argv[2], private=True)  # unchanged directory: no new commit
+    again = push_model_dir(sys.argv[1], sys.argv[2], private=True, family="tiger")  # unchanged directory: no new commit
     print(json.dumps({"url": url, "again": again}))
     """
 )
@@ -85,11 +86,12 @@ def test_push_then_load_from_fresh_cache(hub_server, model_dir, tmp_path):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     repo_id = "org/tiny-tiger"
+    before = sorted(p.name for p in model_dir.iterdir())
     pushed = last_json(run_client(hub_server, tmp_path / "push_home", [sys.executable, "-c", PUSH_SCRIPT, str(model_dir), repo_id]).stdout)
     assert pushed["url"] == pushed["again"] == f"{hub_server.url}/{repo_id}"
     commits = [p for m, p, status in hub_server.requests if m == "POST" and p == f"/api/models/{repo_id}/commit/main"]
     assert len(commits) == 1, "re-pushing an unchanged directory must not create a commit"
-    assert (model_dir / "README.md").exists(), "push renders a model card when the directory has none"
+    assert sorted(p.name for p in model_dir.iterdir()) == before, "pushing leaves the user's folder as it was"
 
     # the weights went through the LFS batch + upload endpoints, not inline in the commit
     tree = json.loads(_get(hub_server, f"/api/models/{repo_id}/tree/main", token=True))
@@ -223,3 +225,22 @@ def test_real_tiger_checkpoint_round_trip_recommends_identical_items(hub_server,
     assert pulled["class"] == "TigerForGenerativeRecommendation"
     assert [[item for item, _ in row] for row in pulled["recs"]] == [[item for item, _ in row] for row in local]
     np.testing.assert_allclose([[s for _, s in row] for row in pulled["recs"]], [[s for _, s in row] for row in local], atol=1e-5)
+
+
+def test_push_refuses_a_file_naming_a_local_path(tmp_path, model_dir):
+    from hf_genrec.errors import ConfigError
+    from hf_genrec.hub import push_model_dir
+
+    target = tmp_path / "model"
+    shutil.copytree(model_dir, target)
+    (target / "notes.txt").write_text(f"trained from {target.resolve()}/data\n")
+    with pytest.raises(ConfigError, match=r"notes.txt contains the local path '.*': remove it before publishing"):
+        push_model_dir(target, "org/x", endpoint="http://127.0.0.1:9", family="tiger")  # refused before any request
+    (target / "notes.txt").unlink()
+    (target / "recipe.yaml").write_text(f"dataset: amazon-beauty\ndata_dir: {tmp_path}/data\noutput_dir: {target}\n")
+    from hf_genrec.hub.staging import publishable_recipe, stage_model_dir
+
+    staged = stage_model_dir(target, tmp_path / "staged")
+    assert (staged / "recipe.yaml").read_text() == publishable_recipe((target / "recipe.yaml").read_text())
+    assert yaml.safe_load((staged / "recipe.yaml").read_text()) == {"dataset": "amazon-beauty"}
+    assert str(tmp_path) in (target / "recipe.yaml").read_text()  # the user's own file keeps its paths

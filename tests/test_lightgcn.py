@@ -96,3 +96,13 @@ def test_bad_input_is_rejected():
         train_lightgcn([(0, 1)], num_users=1, num_items=3, dim=0)
     with pytest.raises(InvalidInputError):
         index_interactions([(1, 99)], item_ids=[1, 2, 3])
+
+
+def test_ranking_excludes_only_what_the_protocol_excludes():
+    """ColaRec's protocol removes the training items from the ranking; leave-one-out removes nothing."""
+    users = torch.tensor([[1.0, 0.0]])
+    items = torch.tensor([[3.0, 0.0], [2.0, 0.0], [1.0, 0.0]])  # item 0 scores highest
+    held_out = np.array([[0, 0]])
+    kept = evaluate_ranking(users, items, np.zeros((0, 2), dtype=np.int64), held_out, ks=(1,))
+    removed = evaluate_ranking(users, items, np.array([[0, 0]]), held_out, ks=(1,))
+    assert kept["recall@1"] == 1.0 and removed["recall@1"] == 0.0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from genrec_fixtures import recipe_with
 from hf_genrec.cli.main import main
 from hf_genrec.errors import ConfigError, DataFormatError
 from hf_genrec.item_encoders import (
@@ -194,7 +195,7 @@ def test_semantic_ids_built_with_the_adapter(minilm_adapter, mini, mini_data, tm
 
     # the CLI's --encoder takes the same directory (same texts: the embedding cache answers)
     recipe = tmp_path / "rq.yaml"
-    recipe.write_text(RQ_RECIPE.read_text() + "\ncodebook_size: 16\nkmeans_iters: 5\n")
+    recipe.write_text(recipe_with(RQ_RECIPE, codebook_size=16, kmeans_iters=5))
     capsys.readouterr()
     code = main([
         "build-semantic-ids", "--dataset", "beauty-mini", "--data-dir", str(mini_data), "--config", str(recipe),
@@ -207,7 +208,7 @@ def test_semantic_ids_built_with_the_adapter(minilm_adapter, mini, mini_data, tm
 
 def test_cli_finetune_prints_json_and_rejects_bad_input(mini_data, tmp_path, capsys):
     recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(RECIPE.read_text() + "\nper_device_train_batch_size: 8\nmax_seq_length: 24\nwarmup_steps: 0\neval_batch_size: 32\n")
+    recipe.write_text(recipe_with(RECIPE, per_device_train_batch_size=8, max_seq_length=24, warmup_steps=0, eval_batch_size=32))
     out = tmp_path / "adapter"
     capsys.readouterr()
     code = main([
@@ -331,18 +332,17 @@ print(json.dumps({"url": url, "embeddings": vectors.tolist()}))
 
 
 def test_push_to_a_loopback_hub_and_load_back(minilm_adapter, mini, tmp_path):
-    import os
     import subprocess
     import sys
 
+    from hub_fixtures import client_environ
     from hub_server import LoopbackHubServer
 
     model, _, out = minilm_adapter
     texts = mini.catalogue.texts()[:6]
     repo_id = "org/beauty-item-encoder"
     with LoopbackHubServer() as server:
-        env = {**os.environ, **server.client_env(tmp_path / "hf_home"), "PYTHONPATH": str(Path(__file__).parent),
-               "OMP_NUM_THREADS": "1"}
+        env = client_environ(server, tmp_path / "hf_home", OMP_NUM_THREADS="1")
         result = subprocess.run(
             [sys.executable, "-c", PUSH_AND_LOAD, str(out), repo_id, json.dumps(texts)],
             env=env, capture_output=True, text=True, timeout=300,

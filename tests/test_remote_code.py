@@ -213,6 +213,14 @@ def test_flattening_rewrites_package_imports_and_rejects_clashes():
         "hf_genrec.models.tiger.configuration_tiger",
         "hf_genrec.models.fast_dropout",
         "hf_genrec.models.t5_level_decoding",
+        "hf_genrec.models.generate_recommend",  # model.recommend(): constrained generate() over the ID table
+        "hf_genrec.models.publishing",
+        "hf_genrec.models.tiger.processing_tiger",  # the processor model.recommend() loads
+        "hf_genrec.models.processing_utils",
+        "hf_genrec.models.genrec_tokenizer.tokenization_genrec",
+        "hf_genrec.semantic_ids.constraints",
+        "hf_genrec.semantic_ids.id_trie",
+        "hf_genrec.semantic_ids.id_table",
         "hf_genrec.errors",
         "hf_genrec.io_utils",
         "hf_genrec.remote_code",
@@ -225,3 +233,52 @@ def test_flattening_rewrites_package_imports_and_rejects_clashes():
         code_closure(["hf_genrec.models.tiger"])  # a package, not a module
     with pytest.raises(ConfigError, match="both be saved as errors.py"):
         code_closure(["hf_genrec.errors", "email.errors"])  # one folder cannot hold two errors.py
+
+
+RECOMMEND_SCRIPT = r"""
+import importlib.util, json, sys
+assert importlib.util.find_spec("hf_genrec") is None, "hf_genrec must not be importable here"
+from transformers import AutoModelForSeq2SeqLM, AutoProcessor
+
+requests = json.loads(open(sys.argv[1]).read())
+out = {}
+for family, folder in requests["folders"].items():
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True)
+    rows = requests["rows"][family]
+    out[family] = {
+        "module": type(model).__module__,
+        "recs": model.recommend([r["history"] for r in rows], k=10, num_beams=20,
+                                user_ids=[r["user_id"] for r in rows], exclude=[r["exclude"] for r in rows]),
+        "processor": type(AutoProcessor.from_pretrained(folder, trust_remote_code=True)).__name__,
+    }
+print(json.dumps(out))
+"""
+
+
+def test_remote_code_checkpoints_recommend_valid_items_without_the_package(trained_checkpoints, tmp_path):
+    """Only transformers and trust_remote_code=True: the checkpoint's own code ranks valid catalogue items,
+    the items the package's fast decoder ranks (generate() constrained to the catalogue's IDs)."""
+    import hf_genrec
+    from hf_genrec.data import load_rec_dataset
+    from hf_genrec.inference.saved_models import load_saved_model
+
+    rows = {}
+    for family in ("tiger", "colarec"):
+        split = load_rec_dataset(trained_checkpoints["recipes"][family]["dataset"], trained_checkpoints["data"]).splits(20)["test"]
+        rows[family] = [{"history": r["history"], "user_id": r["user_id"], "exclude": r["exclude"]} for r in split.select(range(16))]
+    folders = {family: str(trained_checkpoints[family]) for family in rows}
+    (tmp_path / "requests.json").write_text(json.dumps({"folders": folders, "rows": rows}))
+    remote = _run_without_package(tmp_path, RECOMMEND_SCRIPT, str(tmp_path / "requests.json"))
+    for family, answer in remote.items():
+        assert answer["module"].startswith("transformers_modules.")
+        assert answer["processor"] == {"tiger": "TigerProcessor", "colarec": "ColaRecProcessor"}[family]
+        saved = load_saved_model(trained_checkpoints[family])
+        catalogue = set(saved.processor.item_ids)
+        local = hf_genrec.recommend(saved.model, saved.processor, [r["history"] for r in rows[family]], k=10, num_beams=20,
+                                    user_ids=[r["user_id"] for r in rows[family]], exclude=[r["exclude"] for r in rows[family]])
+        for user, (recs, row) in enumerate(zip(answer["recs"], rows[family])):
+            items = [item for item, _ in recs]
+            assert 0 < len(items) <= 10 and set(items) <= catalogue, f"{family} user {user}: invalid ids"
+            assert not set(items) & set(row["exclude"])
+        same = sum([i for i, _ in r] == [i for i, _ in l] for r, l in zip(answer["recs"], local))
+        assert same >= 14, f"{family}: {same}/16 users ranked alike"  # generate() vs the fast decoder: ties aside

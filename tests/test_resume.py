@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 from genrec_fixtures import TINY_TIGER, random_table, write_beauty_slice
 from hf_genrec import io_utils
 from hf_genrec.io_utils import atomic_path, atomic_save_tensors, atomic_write_json, atomic_write_text
+from hf_genrec.output_folders import RUN_MARKER_FILE
 from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -366,7 +367,9 @@ def test_resume_skips_a_checkpoint_the_crash_left_half_written(runs, tmp_path):
     shutil.copytree(root / "killed", folder)
     half = folder / f"checkpoint-{2 * SAVE_STEPS}"
     half.mkdir()
-    shutil.copy(folder / f"checkpoint-{SAVE_STEPS}" / "model.safetensors", half / "model.safetensors")  # died before the rest
+    # a checkpoint gets the run marker first, then its files: this one died after its weights
+    shutil.copy(folder / f"checkpoint-{SAVE_STEPS}" / RUN_MARKER_FILE, half / RUN_MARKER_FILE)
+    shutil.copy(folder / f"checkpoint-{SAVE_STEPS}" / "model.safetensors", half / "model.safetensors")
     _resume_in_process(root, folder)
     _assert_same_weights(root / "full" / "model.safetensors", folder / "model.safetensors")
 

@@ -221,3 +221,71 @@ def test_loading_saved_artefacts_runs_no_pickle(tmp_path, no_pickle):
     assert SemanticIdTable.load(tmp_path / "item_tokenizer") == table
     # pickles that training leaves in the folder are never what the package reads
     assert not any(p.suffix in (".bin", ".pt", ".pth", ".pkl") for p in (tmp_path / "model").iterdir())
+
+
+# ---------------------------------------------------------------------------------------------------
+# No remote code, ever: every load site says trust_remote_code=False
+# ---------------------------------------------------------------------------------------------------
+# Loaders that cannot run a checkpoint's code whatever it holds (and take no trust_remote_code).
+NO_CODE_LOADERS = {"PeftModel.from_pretrained": "peft reads adapter_config.json and the adapter's safetensors only"}
+TRANSFORMER_KWARGS = ("model_kwargs", "processor_kwargs", "config_kwargs")
+
+
+def _says_false(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is False
+
+
+def _dict_says_false(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Dict) and any(
+        isinstance(k, ast.Constant) and k.value == "trust_remote_code" and _says_false(v) for k, v in zip(node.keys, node.values)
+    )
+
+
+def load_sites_trusting_code(text: str, filename: str = "<string>") -> list[str]:
+    """``file:line: call`` for every loader call that does not pass ``trust_remote_code=False``: any
+    ``*.from_pretrained(...)``, ``SentenceTransformer(...)``, and sentence-transformers' ``Transformer(...)``
+    (whose model, processor and config kwargs must each say it)."""
+    found = []
+    for node in ast.walk(ast.parse(text, filename=filename)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _dotted(node.func) or (f"super().{node.func.attr}" if isinstance(node.func, ast.Attribute) else "")
+        if name in NO_CODE_LOADERS:
+            continue
+        if name.endswith("from_pretrained") or name.split(".")[-1] == "SentenceTransformer":
+            keyword = _keyword(node, "trust_remote_code")
+            if keyword is None or not _says_false(keyword.value):
+                found.append(f"{filename}:{node.lineno}: {name}(...) without trust_remote_code=False")
+        elif name.split(".")[-1] == "Transformer":
+            if not all(_dict_says_false(getattr(_keyword(node, k), "value", None)) for k in TRANSFORMER_KWARGS):
+                found.append(f"{filename}:{node.lineno}: {name}(...) without trust_remote_code False in {TRANSFORMER_KWARGS}")
+    return found
+
+
+def test_load_site_scanner_tells_trusting_from_refusing_calls():
+    trusting = [
+        "AutoModel.from_pretrained(path)",
+        "T5ForConditionalGeneration.from_pretrained(path, trust_remote_code=None)",
+        "super().from_pretrained(path, **kwargs)",
+        "SentenceTransformer(name, device='cpu')",
+        "Transformer(name, model_kwargs={}, processor_kwargs={'trust_remote_code': False}, config_kwargs={'trust_remote_code': False})",
+    ]
+    for source in trusting:
+        assert len(load_sites_trusting_code(source, "x.py")) == 1, source
+    refusing = [
+        "AutoModel.from_pretrained(path, trust_remote_code=False)",
+        "super().from_pretrained(path, *args, trust_remote_code=False, **kwargs)",
+        "SentenceTransformer(name, trust_remote_code=False)",
+        "Transformer(name, model_kwargs={**kw, 'trust_remote_code': False}, processor_kwargs={'trust_remote_code': False}, "
+        "config_kwargs={'trust_remote_code': False})",
+        "PeftModel.from_pretrained(model, path)",
+    ]
+    for source in refusing:
+        assert load_sites_trusting_code(source, "x.py") == [], source
+
+
+def test_every_load_site_refuses_remote_code():
+    sites = []
+    for path in sorted(SRC.rglob("*.py")):
+        sites += load_sites_trusting_code(path.read_text(encoding="utf-8"), str(path.relative_to(SRC.parent)))
+    assert not sites, "loaders that would let a checkpoint's code run:\n" + "\n".join(sites)

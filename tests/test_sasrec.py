@@ -16,8 +16,8 @@ from hf_genrec.data import load_rec_dataset
 from hf_genrec.errors import CheckpointMismatchError, ConfigError, InvalidInputError, UnknownItemError
 from hf_genrec.generation.ranking import rank_batch
 from hf_genrec.models.processing_utils import EvalCollator
-from hf_genrec.models.sasrec import SASRecConfig, SASRecDataCollator, SASRecForSequentialRecommendation, SASRecProcessor
-from hf_genrec.models.sasrec.processing_sasrec import sequence_examples
+from hf_genrec.models.sasrec import SASRecConfig, SASRecForSequentialRecommendation, SASRecProcessor
+from hf_genrec.models.item_sequences import ItemSequenceCollator, sequence_examples
 from hf_genrec.training.pipeline import train_from_recipe
 from hf_genrec.training.recipe_loading import parse_recipe
 
@@ -52,7 +52,7 @@ def test_training_rows_learn_every_position_once(processor):
     assert rows["history"][0] == [101, 102, 103, 104, 105, 106, 107, 108] and rows["supervised"][0] == 0
     assert [h[-1] for h in rows["history"][1:3]] == [109, 110] and rows["supervised"][1:3] == [1, 1]
     learned = []
-    batch = SASRecDataCollator(processor)(rows.to_list())
+    batch = ItemSequenceCollator(processor)(rows.to_list())
     for labels in batch["labels"]:
         learned += [ITEMS[t - 1] for t in labels.tolist() if t != -100]
     # each item after the first is learned exactly once, from the items before it
@@ -63,7 +63,7 @@ def test_training_rows_learn_every_position_once(processor):
 def test_full_loss_is_the_softmax_over_the_catalogue(processor):
     model = tiny()
     rows = sequence_examples({1: [101, 105, 109, 113], 2: [102, 104]}, max_history=8).to_list()
-    batch = SASRecDataCollator(processor)(rows)
+    batch = ItemSequenceCollator(processor)(rows)
     out = model(**batch)
     supervised = batch["labels"] != -100
     logits = out.hidden_states[supervised] @ model.item_embeddings.weight[1:].T

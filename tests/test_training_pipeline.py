@@ -178,10 +178,10 @@ def test_trainer_ranks_rows_in_dataset_order(trained):
     histories, users = list(rows["history"]), list(rows["user_id"])
     lengths = [len(h) for h in histories]
     assert lengths != sorted(lengths), "the rows must not already be in length order"
-    ranked, targets, _, _ = trainer.rank(rows, top_k=5, num_beams=10)
+    rankings = trainer.rank(rows, top_k=5, num_beams=10)
     expected = hf_genrec.recommend(model, processor, histories, k=5, num_beams=10, user_ids=users, batch_size=1)
-    assert ranked.tolist() == [[item for item, _ in rec] for rec in expected]
-    assert targets[:, 0].tolist() == [t[0] for t in rows["targets"]]
+    assert rankings.items.tolist() == [[item for item, _ in rec] for rec in expected]
+    assert rankings.targets[:, 0].tolist() == [t[0] for t in rows["targets"]]
 
 
 def test_trainer_model_card_is_hf_genrec_card(trained):

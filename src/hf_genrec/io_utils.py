@@ -43,16 +43,39 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[s
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice (``json.loads`` would keep the last value without a word)."""
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise DuplicateKeyError(f"duplicate key {key!r} in a JSON object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def loads_strict(text: str) -> Any:
+    """``json.loads`` that refuses an object with a key given twice (DuplicateKeyError)."""
+    return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+
+
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
-    """Parse a JSON file; a missing file or invalid JSON is a DataFormatError naming the file and line."""
+    """Parse a JSON file; a missing or unreadable file, invalid JSON or a duplicate key is a DataFormatError
+    naming the file (and line)."""
     from .errors import DataFormatError  # imported here: the atomic writers stay importable on their own
 
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{what} not found", path=path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_strict(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    except DuplicateKeyError as exc:
+        raise DataFormatError(str(exc), path=path) from None
     except UnicodeDecodeError:
         raise DataFormatError("not UTF-8 text", path=path) from None
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the file ({exc.strerror or exc})", path=path) from None

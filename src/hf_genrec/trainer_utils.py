@@ -7,6 +7,7 @@
   arguments; the distributed part (``PartialState``: process group, ranks) is kept.
 * :class:`LossComponentsMixin` -- logs each term of a multi-task loss (``outputs.loss_components``)
   as ``loss_<name>``, averaged over the steps since the last log, without a host-device sync a step.
+* :class:`TimeBudgetCallback` -- stops training at a wall-clock budget, after one more evaluation and save.
 * :class:`StderrLogCallback` -- training logs as log records (stderr in the CLI), since Trainer's
   printers write to stdout, which the CLI keeps for its JSON result.
 
@@ -16,6 +17,7 @@ This module sits just above ``errors`` / ``io_utils``: it imports nothing else o
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import torch
@@ -76,6 +78,28 @@ class LossComponentsMixin:
         super().log(logs, start_time)
 
 
+class TimeBudgetCallback(TrainerCallback):
+    """Ends training at the first step past ``minutes`` of the training loop; that step evaluates and saves,
+    so with ``load_best_model_at_end`` the best evaluated checkpoint is still the one kept."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = 60.0 * minutes
+        self.started: float | None = None
+        self.stopped_at_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.started is not None and time.monotonic() - self.started > self.seconds and self.stopped_at_step is None:
+            self.stopped_at_step = state.global_step
+            logger.warning("training stopped at step %d: the %.1f-minute budget is spent", state.global_step, self.seconds / 60)
+            control.should_training_stop = True
+            control.should_evaluate = True
+            control.should_save = True
+        return control
+
+
 class StderrLogCallback(TrainerCallback):
     """Training logs as log records (stderr in the CLI) instead of Trainer's stdout printers."""
 
@@ -89,6 +113,7 @@ __all__ = [
     "LossComponentsMixin",
     "PrecisionSwitchingTrainer",
     "StderrLogCallback",
+    "TimeBudgetCallback",
     "make_room_for_mixed_precision",
     "requested_mixed_precision",
 ]

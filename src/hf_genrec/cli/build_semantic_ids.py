@@ -1,8 +1,10 @@
-"""`hf-genrec build-semantic-ids`: train an RQ-VAE (or fit RQ-KMeans) and save the item ID table."""
+"""`hf-genrec build-semantic-ids`: build a catalogue's semantic IDs (RQ-VAE, RQ-KMeans, OPQ or ColaRec GIDs) and save them."""
 
 from __future__ import annotations
 
 import argparse
+
+from ..recipes.item_tokenizer_recipe import METHODS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", default=None, help="dataset name (default: the recipe's, e.g. amazon-beauty)")
     parser.add_argument("--config", default=None, help="recipe YAML, e.g. training_args/rqvae-beauty.yaml")
     parser.add_argument("--output", required=True, help="directory for the tokenizer and semantic_ids.json")
-    parser.add_argument("--method", choices=["rqvae", "rqkmeans"], default=None, help="overrides the recipe's method")
+    parser.add_argument("--method", choices=list(METHODS), default=None, help="overrides the recipe's method")
     parser.add_argument("--data-dir", default=None, help="data directory (default: $HF_GENREC_DATA or ../shared/data)")
     parser.add_argument("--plot", default=None, help="PNG of codebook usage per level and the collision histogram")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")

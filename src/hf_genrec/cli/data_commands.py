@@ -1,4 +1,4 @@
-"""`hf-genrec data stats` and `hf-genrec baseline popularity`."""
+"""`hf-genrec data stats | import | build-amazon` and `hf-genrec baseline popularity`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_dataset_arguments(stats)
     stats.set_defaults(func=run_stats)
 
+    imports = data.add_parser("import", help="a dataset folder from your own interactions and items tables")
+    imports.add_argument("--interactions", required=True, help="user, item, timestamp rows: .csv, .tsv, .jsonl or .parquet")
+    imports.add_argument("--items", default=None, help="one row per item key with its text columns (same formats)")
+    imports.add_argument("--output", required=True, help="new folder DIR/NAME; then use --data-dir DIR --dataset NAME")
+    imports.add_argument("--user-column", default="user_id")
+    imports.add_argument("--item-column", default="item_id")
+    imports.add_argument("--timestamp-column", default="timestamp", help="numbers or ISO 8601 dates; ties keep file order")
+    imports.add_argument("--no-timestamps", action="store_true", help="order each user's rows as they appear in the file")
+    imports.add_argument("--item-key-column", default="item_id", help="key column of the items table (default item_id)")
+    imports.add_argument("--text-columns", nargs="+", default=None,
+                         help="item text columns (default: every other text column of the items table)")
+    imports.add_argument("--min-count", type=int, default=5,
+                         help="k-core: drop users and items with fewer interactions, repeatedly (default 5; 1 keeps all)")
+    imports.set_defaults(func=run_import)
+
     build = data.add_parser("build-amazon", help="build a dataset folder from the raw Amazon 2014 files")
     build.add_argument("--category", required=True, help="Amazon 2014 category, e.g. Beauty")
     build.add_argument("--reviews", help="local reviews_<Category>_5.json(.gz); downloaded when omitted")
@@ -35,6 +50,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_stats(args: argparse.Namespace) -> dict:
     return load_rec_dataset(args.dataset, args.data_dir).stats()
+
+
+def run_import(args: argparse.Namespace) -> dict:
+    from ..data import RecDataset
+    from ..data.dataset_folder import refuse_existing
+
+    output = refuse_existing(args.output)  # before the reading, not after
+    dataset = RecDataset.from_interactions(
+        args.interactions, args.items, name=output.name, user_column=args.user_column, item_column=args.item_column,
+        timestamp_column=None if args.no_timestamps else args.timestamp_column, item_key_column=args.item_key_column,
+        text_columns=args.text_columns, min_count=args.min_count,
+    )
+    dataset.save(output)
+    return {"output": str(output), "data_dir": str(output.parent), "dataset": output.name, **dataset.info["import"]}
 
 
 def run_popularity(args: argparse.Namespace) -> dict:

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any, Sequence
@@ -23,9 +24,25 @@ COMMAND_MODULES = [
 
 
 def print_result(result: Any) -> None:
-    """Print a result as one JSON line: the last line of stdout is always machine-readable."""
-    sys.stdout.write(json.dumps(result, default=_jsonable) + "\n")
+    """Print a result as one JSON line: the last line of stdout is always machine-readable (strict JSON:
+    a non-finite number, e.g. a diverged training loss, is written as null)."""
+    sys.stdout.write(json.dumps(_finite(result), default=_jsonable, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def error_line(exc: BaseException) -> str:
+    """``hf-genrec: error: <message>`` on one line, whatever the message holds (library messages span lines)."""
+    return "hf-genrec: error: " + " ".join(str(exc).split())
 
 
 def _jsonable(value: Any) -> Any:
@@ -50,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.func(args)
     except HfGenRecError as exc:
-        print(f"hf-genrec: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     if result is not None and int(os.environ.get("RANK", "0")) == 0:  # one JSON line, from the main process
         print_result(result)

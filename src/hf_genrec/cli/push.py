@@ -1,4 +1,4 @@
-"""`hf-genrec push`: publish a saved model directory (model, tokenizer, semantic IDs, card) to the Hub."""
+"""`hf-genrec push`: publish a saved model directory (model or LoRA adapter, processor, semantic IDs, card) to the Hub."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                       help="model-card template when the directory has no README.md (default: from config.json)")
     push.add_argument("--refresh-card", action="store_true",
                       help="re-render README.md even if the directory already has an hf_genrec card")
+    push.add_argument("--base-model", default=None, metavar="ORG/NAME",
+                      help="for a LoRA adapter folder: the Hub id of the model it adapts (recorded in adapter_config.json)")
     push.add_argument("--commit-message", default=None, help="commit message")
     push.set_defaults(func=run_push)
 
@@ -34,6 +36,7 @@ def run_push(args: argparse.Namespace) -> dict:
         commit_message=args.commit_message or DEFAULT_COMMIT_MESSAGE,
         family=args.family,
         refresh_card=args.refresh_card,
+        base_model=args.base_model,
     )
     files = HfApi(token=args.token).list_repo_files(args.repo_id)  # what the Hub now holds
     return {"repo_id": args.repo_id, "url": url, "files": sorted(files)}

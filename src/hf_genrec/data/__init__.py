@@ -1,6 +1,7 @@
 """Benchmark data: strict readers, item text, and the evaluation protocols as `datasets` objects."""
 
 from .catalogue import ItemCatalogue, ItemTextTemplate
+from .keys import KeyMap
 from .paths import DATA_DIR_ENV, default_data_dir, resolve_data_dir
 from .protocols import COLAREC, LEAVE_ONE_OUT, describe_protocol
 from .rec_dataset import KNOWN_DATASETS, RecDataset, load_rec_dataset
@@ -12,6 +13,7 @@ __all__ = [
     "LEAVE_ONE_OUT",
     "ItemCatalogue",
     "ItemTextTemplate",
+    "KeyMap",
     "RecDataset",
     "default_data_dir",
     "describe_protocol",

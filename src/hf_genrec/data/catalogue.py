@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import UnknownItemError
+from .keys import KeyMap
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,11 @@ def _field_text(value: Any) -> str:
 
 @dataclass
 class ItemCatalogue:
-    """Items in id order with their raw fields; texts are rendered once with the template."""
+    """Items in id order with their raw fields; texts are rendered once with the template.
+
+    Items imported from a user's tables carry their original key in the field ``item_key``
+    (``key_map``); the benchmark folders' items have none.
+    """
 
     items: list[dict[str, Any]]
     template: ItemTextTemplate = field(default_factory=ItemTextTemplate)
@@ -91,4 +96,12 @@ class ItemCatalogue:
 
     def title(self, item_id: int) -> str:
         item = self.item(item_id)
-        return str(item.get("title") or item.get("content") or f"item {item_id}")
+        return str(item.get("title") or item.get("content") or item.get("item_key") or f"item {item_id}")
+
+    @property
+    def key_map(self) -> KeyMap | None:
+        """Original item keys <-> item ids when every item has an ``item_key``, else ``None``."""
+        if "_key_map" not in self.__dict__:
+            keyed = all("item_key" in item for item in self.items) and bool(self.items)
+            self._key_map = KeyMap(self.item_ids, [item["item_key"] for item in self.items]) if keyed else None
+        return self._key_map

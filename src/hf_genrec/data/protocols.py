@@ -101,3 +101,30 @@ def _append(rows: dict[str, list], user: int, history: list[int], targets: list[
     rows["history"].append(list(history))
     rows["targets"].append(list(targets))
     rows["exclude"].append(list(exclude))
+
+
+def leave_one_out_report(sequences: dict[int, list[int]]) -> dict[str, dict[str, int]]:
+    """Per scored split: users scored, and users left out for having fewer than 3 items."""
+    short = sum(1 for items in sequences.values() if len(items) < 3)
+    counts = {"users_scored": len(sequences) - short, "users_with_fewer_than_3_items": short}
+    return {"validation": dict(counts), "test": dict(counts)}
+
+
+def colarec_report(
+    train: Iterable[tuple[int, int, int]], valid: Iterable[tuple[int, int]], test: Iterable[tuple[int, int]]
+) -> dict[str, dict[str, int]]:
+    """Per scored split: users scored, held-out users without training items (no input: not scored), and
+    targets that are also the user's training items (excluded from the ranking, so never hit)."""
+    train_items = {user: set(items) for user, items in user_train_items(train).items()}
+    report = {}
+    for name, pairs in (("validation", valid), ("test", test)):
+        groups = _group(pairs)
+        report[name] = {
+            "users_scored": sum(1 for user in groups if user in train_items),
+            "users_without_training_items": sum(1 for user in groups if user not in train_items),
+            "targets": sum(len(items) for user, items in groups.items() if user in train_items),
+            "targets_also_in_training_items": sum(
+                1 for user, items in groups.items() if user in train_items for item in items if item in train_items[user]
+            ),
+        }
+    return report

@@ -4,38 +4,78 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any, Container, Iterator
 
 from ..errors import DataFormatError
+from ..io_utils import DuplicateKeyError, loads_strict
 
 
-def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, stripped line) of a non-empty text file, skipping blank lines."""
+def _open_lines(path: Path, strip: bool = True) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line) of a non-empty text file, skipping blank lines.
+
+    Lines are stripped of surrounding whitespace, or with ``strip=False`` only of the line break
+    (a TSV row may end in an empty field).
+    """
     if not path.exists():
         raise DataFormatError("file not found", path=path)
     if not path.is_file():
         raise DataFormatError("not a regular file", path=path)
     if path.stat().st_size == 0:
         raise DataFormatError("file is empty", path=path)
-    with path.open("rb") as handle:  # decoded line by line, so a bad byte is reported on its own line
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as exc:
-                raise DataFormatError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path, line=number) from None
-            if line:
-                yield number, line
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the file ({exc.strerror or exc})", path=path) from None
+    with handle:  # decoded line by line, so a bad byte is reported on its own line
+        number = 0
+        try:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataFormatError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path, line=number) from None
+                if line.strip():
+                    yield number, line.strip() if strip else line.rstrip("\r\n")
+        except OSError as exc:
+            raise DataFormatError(f"cannot read the file ({exc.strerror or exc})", path=path, line=number + 1) from None
+
+
+def iter_json_objects(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSON-lines file; DataFormatError names the line
+    (invalid JSON, a key given twice, a line that is not an object)."""
+    path = Path(path)
+    for number, line in _open_lines(path):
+        try:
+            row = loads_strict(line)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
+        except DuplicateKeyError as exc:
+            raise DataFormatError(str(exc), path=path, line=number) from None
+        if not isinstance(row, dict):
+            raise DataFormatError("expected a JSON object", path=path, line=number)
+        yield number, row
+
+
+_INTEGER = re.compile(r"[-+]?[0-9]+")  # int() would also read "1_0" as 10 and non-ASCII digits
+MAX_ID = 2**63 - 1  # ids are stored as int64
+
+
+def check_id(value: int, path: Path, line: int, field: str) -> int:
+    """An id must be non-negative and fit in int64 (the datasets' id columns)."""
+    if value < 0:
+        raise DataFormatError(f"ids must be non-negative, got {value}", path=path, line=line, field=field)
+    if value > MAX_ID:
+        raise DataFormatError(f"ids must be at most {MAX_ID} (int64), got {value}", path=path, line=line, field=field)
+    return value
 
 
 def _parse_int(token: str, path: Path, line: int, field: str) -> int:
-    try:
-        value = int(token)
-    except ValueError:
-        raise DataFormatError(f"expected an integer, got {token!r}", path=path, line=line, field=field) from None
-    if value < 0:
-        raise DataFormatError(f"ids must be non-negative, got {value}", path=path, line=line, field=field)
-    return value
+    if not _INTEGER.fullmatch(token):
+        raise DataFormatError(f"expected an integer, got {token!r}", path=path, line=line, field=field)
+    return check_id(int(token), path, line, field)
 
 
 def _check_known(items: list[int], known_items: Container[int] | None, path: Path, line: int) -> None:
@@ -72,13 +112,7 @@ def read_jsonl(
     path = Path(path)
     rows = []
     first_line: dict[Any, int] = {}
-    for number, line in _open_lines(path):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
-        if not isinstance(row, dict):
-            raise DataFormatError("expected a JSON object", path=path, line=number)
+    for number, row in iter_json_objects(path):
         for field, kind in required.items():
             if field not in row:
                 raise DataFormatError("missing field", path=path, line=number, field=field)
@@ -87,6 +121,8 @@ def read_jsonl(
                     f"expected {getattr(kind, '__name__', kind)}, got {type(row[field]).__name__}",
                     path=path, line=number, field=field,
                 )
+            if kind is int:  # required integer fields are ids, as in sequences.txt and the CSV files
+                check_id(row[field], path, number, field)
         if unique is not None:
             key = row.get(unique)
             if key in first_line:

@@ -27,6 +27,11 @@ def pad_lists(lists: Sequence[Sequence[int]], width: int | None = None, pad: int
     return out
 
 
+def ranking_metric_names(ks: Sequence[int]) -> list[str]:
+    """The keys :func:`ranking_metrics` returns for ``ks`` (what a run can select its best model on)."""
+    return [name for k in ks for name in (f"recall@{k}", f"ndcg@{k}")]
+
+
 def ranking_metrics(
     ranked: torch.Tensor | Sequence[Sequence[int]],
     targets: torch.Tensor | Sequence[Sequence[int]],
@@ -46,6 +51,8 @@ def ranking_metrics(
     targets = targets if isinstance(targets, torch.Tensor) else pad_lists(targets)
     if ranked.shape[0] != targets.shape[0]:
         raise InvalidInputError(f"{ranked.shape[0]} ranked lists for {targets.shape[0]} target lists")
+    if ranked.shape[0] == 0:
+        raise InvalidInputError("no users to score: the metrics of an empty set of users are undefined")
     sorted_targets = targets.sort(dim=1).values
     repeated = torch.zeros_like(sorted_targets, dtype=torch.bool)
     repeated[:, 1:] = sorted_targets[:, 1:] == sorted_targets[:, :-1]

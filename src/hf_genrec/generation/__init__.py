@@ -6,7 +6,7 @@ from ..semantic_ids.constraints import SemanticIdLogitsProcessor, make_prefix_al
 from ..semantic_ids.id_trie import SemanticIdTrie, build_id_trie
 from .fast_beam_search import fast_beam_search
 from .ranking import get_id_trie, rank_batch
-from .recommend import recommend
+from .recommend import histories_to_ids, item_key_map, recommend, recommend_by_key
 
 __all__ = [
     "SemanticIdLogitsProcessor",
@@ -14,7 +14,10 @@ __all__ = [
     "build_id_trie",
     "fast_beam_search",
     "get_id_trie",
+    "histories_to_ids",
+    "item_key_map",
     "make_prefix_allowed_tokens_fn",
     "rank_batch",
     "recommend",
+    "recommend_by_key",
 ]

@@ -62,7 +62,7 @@ def _exclude_mask(item_rows: torch.Tensor, tables: SemanticIdTrie, exclude: Sequ
         if len(items):
             padded[i, : len(items)] = torch.as_tensor(list(items), dtype=torch.long)
     padded = padded.to(device)
-    sorted_ids, order = tables.item_ids.sort()
+    sorted_ids, order = tables.sorted_item_ids
     pos = torch.searchsorted(sorted_ids, padded).clamp(max=sorted_ids.numel() - 1)
     rows = torch.where(sorted_ids[pos] == padded, order[pos], torch.full_like(pos, -2))  # -2: never a beam's row
     return (item_rows[:, :, None] == rows[:, None, :]).any(-1)

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 import torch
 
-from ..errors import InvalidInputError
+from ..data.keys import KeyMap
+from ..errors import InvalidInputError, UnknownItemError
 from .length_order import length_order
 from .ranking import check_ranking_arguments, rank_batch, scores_items_directly
 
@@ -79,4 +80,56 @@ def recommend(
     return results
 
 
-__all__ = ["recommend"]
+def item_key_map(processor: Any) -> KeyMap:
+    """The original item keys <-> item ids of a model's processor (``processor.item_keys``), built once.
+
+    The one conversion between a user's keys and the ids processors and ``recommend()`` speak;
+    batch prediction and the CLI call it too.  InvalidInputError when the model carries no keys.
+    """
+    _check_processor(processor)
+    keys = getattr(processor, "item_keys", None)
+    if keys is None:
+        raise InvalidInputError(
+            "this model carries no item keys (its semantic-ID table has none: it was trained on a dataset "
+            "without original keys): pass internal item ids"
+        )
+    cache = processor.__dict__.setdefault("_genrec_key_map", {})
+    key_map = cache.get(id(keys))
+    if key_map is None:
+        cache.clear()
+        key_map = cache[id(keys)] = KeyMap(processor.item_ids, keys)
+    return key_map
+
+
+def histories_to_ids(key_map: KeyMap, histories: Sequence[Sequence[Any]], what: str = "history") -> list[list[int]]:
+    """Histories (or exclude lists) of original keys as item ids; UnknownItemError names the list and the key."""
+    out = []
+    for i, history in enumerate(histories):
+        try:
+            out.append(key_map.ids_of(history))
+        except UnknownItemError as exc:
+            raise UnknownItemError(f"{what} {i}: {exc}") from None
+    return out
+
+
+def recommend_by_key(
+    model: Any,
+    processor: Any,
+    histories: Sequence[Sequence[str]],
+    k: int = 10,
+    num_beams: int = 20,
+    user_ids: Sequence[int | None] | None = None,
+    exclude: Sequence[Sequence[str]] | None = None,
+    batch_size: int = 256,
+) -> list[list[tuple[str, float]]]:
+    """:func:`recommend` in the catalogue's original item keys: histories (and ``exclude``) of keys in,
+    top-``k`` (item key, score) out.  The model must carry keys (trained on an imported dataset)."""
+    key_map = item_key_map(processor)
+    ranked = recommend(
+        model, processor, histories_to_ids(key_map, histories), k=k, num_beams=num_beams, user_ids=user_ids,
+        exclude=histories_to_ids(key_map, exclude, "exclude list") if exclude is not None else None, batch_size=batch_size,
+    )
+    return [[(key_map.key_of(item), score) for item, score in row] for row in ranked]
+
+
+__all__ = ["histories_to_ids", "item_key_map", "recommend", "recommend_by_key"]

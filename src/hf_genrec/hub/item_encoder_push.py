@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import ConfigError, DataFormatError
 from ..item_encoders.lora_adapters import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, is_adapter_dir, read_json_object
 from ..item_encoders.lora_base_models import check_hub_id
-from .push import IGNORE_PATTERNS
+from .staging import EXCLUDED_PATTERNS
 
 
 def push_item_encoder(
@@ -39,7 +39,7 @@ def push_item_encoder(
     api.create_repo(repo_id, private=private, exist_ok=True)
     info = api.upload_folder(
         folder_path=str(adapter_dir), repo_id=repo_id, revision=revision,
-        commit_message=commit_message, ignore_patterns=IGNORE_PATTERNS,
+        commit_message=commit_message, ignore_patterns=[*EXCLUDED_PATTERNS, "runs/*", "*/__pycache__/*"],
     )
     return str(getattr(info, "commit_url", info))
 

@@ -2,9 +2,11 @@
 
 A card is built with huggingface_hub's own ``ModelCardData`` + ``ModelCard.from_template`` so the
 metadata block is the Hub's format: ``library_name: hf_genrec``, tags, datasets, license and a
-``model-index`` made from the ``eval_results.json`` that ``hf-genrec evaluate`` writes (one
-``EvalResult`` per ``metric@k``, with the dataset, split, protocol and k).  The body says how the
-model was trained (``recipe.yaml`` embedded verbatim) and how to load it.
+``model-index`` made from ``eval_results.json``, the training's own test record that ``hf-genrec
+train`` writes (one ``EvalResult`` per ``metric@k``, with the dataset, split, protocol and k;
+``hf-genrec evaluate`` keeps its records apart, in ``evaluations.json``, so they never reach the
+model-index).  The body says how the model was trained (``recipe.yaml`` embedded verbatim) and how
+to load it.
 
 Templates are looked up, in order, in the ``template_dir`` argument, the directory named by the
 ``HF_GENREC_HUB_CARDS`` environment variable, and the ``hub_cards/`` folder at the top of the source
@@ -27,9 +29,12 @@ import yaml
 
 from ..errors import ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_write_text
+from ..models.adapter_folders import adapter_base, family_of_model
+from ..models.processing_utils import PROCESSOR_FILE
 from ..models.registry import family_names, family_of_model_type, get_family
 from ..semantic_ids.id_table import SEMANTIC_ID_FILE
 from ..recipes.yaml_recipes import load_recipe_yaml
+from .staging import is_local_path, publishable_recipe
 
 EVAL_RESULTS_FILE = "eval_results.json"
 RECIPE_FILE = "recipe.yaml"
@@ -97,6 +102,9 @@ def find_template(family: str, template_dir: str | os.PathLike | None = None) ->
 
 def infer_family(model_dir: str | os.PathLike) -> str | None:
     """The card family of a saved model, from ``config.json``'s ``model_type`` (``None`` if not ours)."""
+    base = adapter_base(model_dir)
+    if base is not None:  # an adapter folder: the family of the model it adapts
+        return family_of_model(base).name if Path(base).is_dir() else None
     model_type = str(_read_config(Path(model_dir)).get("model_type", ""))
     if model_type in _ITEM_TOKENIZER_CARDS:
         return model_type
@@ -187,7 +195,9 @@ def render_model_card(
     """Render the ``ModelCard`` of a saved model directory.
 
     ``eval_results`` defaults to the directory's ``eval_results.json`` and ``recipe_path`` to its
-    ``recipe.yaml`` (both optional); ``repo_id`` is the id shown in the usage snippet.
+    ``recipe.yaml`` (both optional; keys holding absolute local paths are left out); ``repo_id`` is the
+    id shown in the usage snippet, whose example history is made of the checkpoint's own item ids.
+    An adapter folder's card loads the base model it names, then the adapter.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -205,6 +215,9 @@ def render_model_card(
     results = parse_eval_results(eval_results, family, source) if eval_results else []
 
     recipe_text, recipe_name, recipe = _read_recipe(model_dir, recipe_path)
+    adapted = adapter_base(model_dir)  # a LoRA adapter folder: the Hub id of the model it adapts
+    adapted = adapted if adapted is not None and not is_local_path(adapted) and not Path(adapted).exists() else None
+    base_model = base_model or adapted
     name = model_name or (repo_id.split("/")[-1] if repo_id else model_dir.resolve().name)
     dataset_names = list(datasets) if datasets is not None else _dataset_names(results, recipe)
     card_data = ModelCardData(
@@ -233,6 +246,8 @@ def render_model_card(
         architectures=config.get("architectures") or [],
         num_parameters=_count_parameters(model_dir),
         semantic_ids=_semantic_id_summary(model_dir),
+        example_history=_example_history(model_dir),
+        adapter_base=adapted,
         eval_rows=rows,
         eval_users=", ".join(str(u) for u in users),
         recipe=recipe_text,
@@ -285,8 +300,8 @@ def _read_recipe(model_dir: Path, recipe_path: str | os.PathLike | None) -> tupl
         path = Path(recipe_path)
         if not path.is_file():
             raise DataFormatError("training recipe not found", path=path)
-    text = path.read_text(encoding="utf-8").strip()
     try:
+        text = publishable_recipe(path.read_text(encoding="utf-8")).strip()  # no absolute path of this machine
         recipe = load_recipe_yaml(text)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
@@ -336,6 +351,17 @@ def _semantic_id_summary(model_dir: Path) -> dict | None:
         "codebook_sizes": sizes,
         "method": data.get("method", "unknown"),
     }
+
+
+def _example_history(model_dir: Path) -> str:
+    """Three items of the checkpoint's own catalogue (ID table, else the processor's item list) for the card's snippet."""
+    for name, key in ((SEMANTIC_ID_FILE, "item_ids"), (PROCESSOR_FILE, "item_ids")):
+        path = model_dir / name
+        data = _read_json(path) if path.is_file() else None
+        items = data.get(key) if isinstance(data, dict) else None
+        if isinstance(items, list) and items:
+            return json.dumps([int(i) for i in items[:3]])
+    return "[...]"  # no catalogue beside the model: the reader fills in item ids
 
 
 def _config_yaml(config: dict) -> str | None:

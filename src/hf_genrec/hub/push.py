@@ -1,50 +1,31 @@
 """Publish a saved hf_genrec model directory to the Hugging Face Hub.
 
-A saved directory holds everything a user needs: ``config.json`` + ``model.safetensors``, the
+A saved directory holds everything a user needs: ``config.json`` + ``model.safetensors`` (or, for a
+LoRA fine-tuning run, ``adapter_config.json`` + ``adapter_model.safetensors``), the processor and
 tokenizer files, ``semantic_ids.json`` (the item <-> ID table), and optionally ``eval_results.json``
-and ``recipe.yaml``.  :func:`push_model_dir` uploads it as one commit with ``HfApi.create_repo`` +
-``upload_folder``, after writing a model card (``README.md``) if the directory has none of its own.
+and ``recipe.yaml``.  :func:`push_model_dir` stages a copy (:mod:`~hf_genrec.hub.staging`: no pickle,
+no checkpoint, no absolute path of the training machine), renders the model card into it unless the
+folder has an hf_genrec card of its own, and uploads it as one commit.  The user's folder is never
+changed.
 
-Training-time artefacts that are pickles or intermediate checkpoints (``training_args.bin``,
-``optimizer.pt``, ``scheduler.pt``, ``rng_state*.pth``, ``checkpoint-*/``) are never uploaded.
-
-Pushing from the Trainer
-------------------------
-``GenRecTrainer`` / ``transformers.Trainer`` with ``TrainingArguments(push_to_hub=True,
-hub_model_id="org/tiger-beauty", hub_strategy="every_save")`` uploads ``output_dir`` itself each time
-it saves, and ``trainer.push_to_hub()`` uploads it once more at the end: the model plus whatever else
-was saved into ``output_dir`` — the tokenizer when it is passed as ``processing_class=``, and
-``semantic_ids.json`` only if the training code saves the table there.  ``trainer.push_to_hub()``
-first overwrites ``output_dir/README.md`` with the Trainer's generic card (``library_name:
-transformers``, no results for custom tasks).  Publish the finished directory with
-``hf-genrec push --model OUTPUT_DIR --repo-id org/name`` (or :func:`push_model_dir`) instead, or
-after it: a README whose metadata does not say ``library_name: hf_genrec`` is replaced by this
-package's card, which carries the evaluation results and the recipe.
+Every route publishes the same way, with the same card (model-index from ``eval_results.json``):
+``hf-genrec push``, ``GenRecTrainer.push_to_hub()`` (and ``push_to_hub: true`` in a recipe) and
+``model.push_to_hub(repo_id)`` on a model loaded from a saved folder.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
-from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError
+from ..errors import CheckpointMismatchError, ConfigError, DataFormatError, InvalidInputError
+from ..item_encoders.lora_adapters import ADAPTER_CONFIG_FILE
 from ..semantic_ids.id_table import SEMANTIC_ID_FILE, SemanticIdTable
-from .model_cards import LIBRARY_NAME, MODEL_CARD_FILE, save_model_card
+from .model_cards import LIBRARY_NAME, MODEL_CARD_FILE, infer_family, save_model_card
+from .staging import find_local_path, local_path_markers, stage_model_dir
 
 DEFAULT_COMMIT_MESSAGE = "Upload hf_genrec model"
-IGNORE_PATTERNS = [
-    "checkpoint-*",
-    "checkpoint-*/**",
-    "runs/**",
-    "**/.*.tmp",
-    ".*.tmp",
-    "training_args.bin",
-    "optimizer.pt",
-    "scheduler.pt",
-    "scaler.pt",
-    "rng_state*.pth",
-    "**/__pycache__/**",
-]
 
 
 def check_model_dir(model_dir: str | os.PathLike) -> Path:
@@ -52,7 +33,7 @@ def check_model_dir(model_dir: str | os.PathLike) -> Path:
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise DataFormatError("model directory not found", path=model_dir)
-    if not (model_dir / "config.json").is_file():
+    if not (model_dir / "config.json").is_file() and not (model_dir / ADAPTER_CONFIG_FILE).is_file():
         raise DataFormatError("not a saved model: config.json is missing", path=model_dir)
     if not any(model_dir.glob("*.safetensors")) and not (model_dir / "model.safetensors.index.json").exists():
         raise DataFormatError("not a saved model: no *.safetensors weights", path=model_dir)
@@ -89,13 +70,15 @@ def push_model_dir(
     revision: str | None = None,
     endpoint: str | None = None,
     refresh_card: bool = False,
+    base_model: str | None = None,
 ) -> str:
-    """Upload a saved model directory to ``repo_id`` (created if needed) and return the repo URL.
+    """Upload a staged copy of a saved model directory to ``repo_id`` (created if needed); the repo URL.
 
-    A model card is rendered into ``model_dir/README.md`` first when the directory has none, when
-    its README is not an hf_genrec card (e.g. the Trainer's generic one), or when ``refresh_card``
-    (``family`` defaults to the one inferred from ``config.json``).  ``token`` defaults to the
-    logged-in / ``HF_TOKEN`` token and ``endpoint`` to ``HF_ENDPOINT``.
+    The card is rendered when the directory has no hf_genrec card of its own (e.g. none, or the
+    Trainer's or peft's generic one) or when ``refresh_card`` (``family`` defaults to the one
+    inferred from ``config.json``).  ``base_model``: for an adapter folder, the Hub id of the model
+    it adapts.  ``token`` defaults to the logged-in / ``HF_TOKEN`` token and ``endpoint`` to
+    ``HF_ENDPOINT``.
     """
     from huggingface_hub import HfApi
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -105,17 +88,21 @@ def push_model_dir(
     except HFValidationError as exc:
         raise InvalidInputError(f"invalid repo id {repo_id!r}: {exc}") from None
     model_dir = check_model_dir(model_dir)
-    if refresh_card or not has_own_model_card(model_dir):
-        save_model_card(model_dir, family, repo_id=repo_id)
-
-    api = HfApi(endpoint=endpoint, token=token)
-    repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    api.upload_folder(
-        repo_id=repo_url.repo_id,
-        folder_path=str(model_dir),
-        commit_message=commit_message,
-        revision=revision,
-        ignore_patterns=list(IGNORE_PATTERNS),
-        repo_type="model",
-    )
+    with tempfile.TemporaryDirectory(prefix="hf_genrec_push_") as tmp:
+        staged = stage_model_dir(model_dir, Path(tmp) / model_dir.resolve().name, base_model=base_model)
+        if refresh_card or not has_own_model_card(model_dir):
+            family = family or infer_family(model_dir)
+            if family is None:
+                raise ConfigError(f"cannot tell the model family of {model_dir} from config.json's model_type; pass family= "
+                                  "(hf-genrec push --family)")
+            save_model_card(staged, family, repo_id=repo_id)
+        leak = find_local_path(staged, local_path_markers(model_dir, tmp))
+        if leak is not None:
+            raise ConfigError(f"{model_dir / leak[0]} contains the local path {leak[1]!r}: remove it before publishing")
+        api = HfApi(endpoint=endpoint, token=token)
+        repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        api.upload_folder(
+            repo_id=repo_url.repo_id, folder_path=str(staged), commit_message=commit_message, revision=revision,
+            repo_type="model",
+        )
     return str(repo_url)

@@ -36,6 +36,26 @@ def is_plain_transformers_dir(path: str | os.PathLike) -> bool:
     )
 
 
+def refuse_checkpoint_code(path: str | os.PathLike) -> None:
+    """ConfigError for a local checkpoint whose model type exists only in its own code (``auto_map``).
+
+    Loading never runs a checkpoint's code (``trust_remote_code=False`` everywhere); this names the
+    reason instead of transformers' several-line advice to pass ``trust_remote_code=True``.
+    """
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    config_path = Path(str(path)).expanduser() / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # not a local checkpoint, or transformers reports the file itself
+    if isinstance(config, dict) and config.get("auto_map") and config.get("model_type") not in CONFIG_MAPPING:
+        raise ConfigError(
+            f"{config_path}: model_type {config.get('model_type')!r} is defined only by the checkpoint's own code "
+            "(auto_map); hf_genrec never runs a checkpoint's code"
+        )
+
+
 def check_pooling(pooling: str) -> str:
     if pooling not in POOLING_MODES:
         raise ConfigError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
@@ -90,16 +110,17 @@ def load_llm_encoder(
 
     check_pooling(pooling)
     name = str(model_name_or_path)
+    refuse_checkpoint_code(name)
     if local_files_only is None:
         local_files_only = Path(name).expanduser().is_dir()
     hub_kwargs = {"local_files_only": bool(local_files_only)}
-    try:
+    try:  # a checkpoint's own code never runs
         transformer = Transformer(
             name,
             max_seq_length=max_seq_length,
-            model_kwargs=dict(hub_kwargs),
-            processor_kwargs=dict(hub_kwargs),
-            config_kwargs=dict(hub_kwargs),
+            model_kwargs={**hub_kwargs, "trust_remote_code": False},
+            processor_kwargs={**hub_kwargs, "trust_remote_code": False},
+            config_kwargs={**hub_kwargs, "trust_remote_code": False},
         )
     except (OSError, ValueError) as exc:
         raise ConfigError(f"transformers encoder {name!r} could not be loaded: {exc}") from None
@@ -112,11 +133,12 @@ def load_llm_encoder(
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     dimension = transformer.get_embedding_dimension()
-    return SentenceTransformer(modules=[transformer, Pooling(dimension, pooling_mode=pooling)], device=device)
+    return SentenceTransformer(modules=[transformer, Pooling(dimension, pooling_mode=pooling)], device=device, trust_remote_code=False)
 
 
 __all__ = [
     "DEFAULT_POOLING",
+    "refuse_checkpoint_code",
     "POOLING_MODES",
     "check_pooling",
     "is_plain_transformers_dir",

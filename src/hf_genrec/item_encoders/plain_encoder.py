@@ -77,7 +77,7 @@ def load_plain_encoder(
         return load_llm_encoder(name, pooling=pooling or "mean", device=device)
     local = Path(name).expanduser().is_dir()
     try:
-        return SentenceTransformer(name, device=device, local_files_only=local)
+        return SentenceTransformer(name, device=device, local_files_only=local, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"sentence encoder {name!r} could not be loaded: {exc}") from None
 

@@ -9,6 +9,7 @@ own files in ``output_dir``) and a JSON-able summary.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -24,8 +25,11 @@ from ..semantic_ids.id_table import SemanticIdTable
 from .colarec_gids import build_colarec_gids
 from .cooccurrence import smooth_with_cooccurrence
 from .plots import plot_semantic_id_stats
+from .opq import OPQConfig, OPQTokenizer
 from .rqkmeans import RQKMeansConfig, RQKMeansTokenizer
 from .rqvae_training import train_rqvae_tokenizer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,10 +51,51 @@ def fit_rqkmeans_tokenizer(
         init=recipe.kmeans_init,
         standardize_inputs=recipe.standardize_inputs,
         seed=seed,
+        max_points_per_centroid=recipe.kmeans_max_points_per_centroid,
     )
     tokenizer = RQKMeansTokenizer(config).fit(embeddings)
     table = tokenizer.build_table(item_ids, embeddings)
     return tokenizer, table
+
+
+def attach_item_keys(table: SemanticIdTable, item_ids: Sequence[int], item_keys: Sequence[str]) -> SemanticIdTable:
+    """``table`` carrying the original keys of ``item_ids`` (in the table's own row order)."""
+    if len(item_keys) != len(item_ids):
+        raise InvalidInputError(f"{len(item_keys)} item keys for {len(item_ids)} item ids")
+    key_of = dict(zip((int(i) for i in item_ids), item_keys))
+    missing = [item for item in table.item_ids if item not in key_of]
+    if missing:
+        raise InvalidInputError(f"no key for items {missing[:5]} of the semantic-ID table")
+    return table.with_item_keys([key_of[item] for item in table.item_ids])
+
+
+def warn_about_items_without_text(texts: Sequence[str]) -> int:
+    """Count the items whose text is empty; warn when they are many (>= 1% of the catalogue, at least 2):
+    their text embeddings are all the same, so they share one content ID and differ only by the
+    disambiguation code."""
+    blank = sum(1 for text in texts if not str(text).strip())
+    if blank >= max(2, 0.01 * len(texts)):
+        logger.warning(
+            "%d of %d items (%.1f%%) have no text: they get one and the same text embedding, hence one content "
+            "ID prefix (told apart only by the disambiguation code)", blank, len(texts), 100 * blank / max(len(texts), 1),
+        )
+    return blank
+
+
+def fit_opq_tokenizer(
+    embeddings: torch.Tensor, item_ids: Sequence[int], recipe: ItemTokenizerRecipe, seed: int = 42
+) -> tuple[OPQTokenizer, SemanticIdTable]:
+    """Fit optimized product quantisation (``num_levels`` digits of ``codebook_size`` codes) and return it with its table."""
+    config = OPQConfig(
+        num_digits=recipe.num_levels,
+        codebook_size=recipe.codebook_size,
+        rotation_iters=recipe.rotation_iters,
+        kmeans_iters=recipe.kmeans_iters,
+        standardize_inputs=recipe.standardize_inputs,
+        seed=seed,
+    )
+    tokenizer = OPQTokenizer(config).fit(embeddings)
+    return tokenizer, tokenizer.build_table(item_ids, embeddings)
 
 
 def build_semantic_ids(
@@ -62,6 +107,7 @@ def build_semantic_ids(
     *,
     dataset: RecDataset | None = None,
     item_ids: Sequence[int] | None = None,
+    item_keys: Sequence[str] | None = None,
     texts: Sequence[str] | None = None,
     embeddings: torch.Tensor | None = None,
     sequences: dict[int, Sequence[int]] | Sequence[Sequence[int]] | None = None,
@@ -73,7 +119,8 @@ def build_semantic_ids(
     """Build and save a semantic-ID table.
 
     Items come from ``dataset`` (or the dataset named ``dataset_name``) unless ``item_ids`` and
-    ``texts`` (or precomputed ``embeddings``) are given; a recipe with ``cooccurrence_weight`` then
+    ``texts`` (or precomputed ``embeddings``) are given (with ``item_keys``, the items' original
+    keys, if any: a dataset's own are taken from it); a recipe with ``cooccurrence_weight`` then
     also needs the users' training ``sequences`` (item ids, oldest first), and the saved tokenizer
     maps the mixed embeddings, not the text ones (``semantic_ids.json`` holds the IDs).
     ``colarec-kmeans`` needs a dataset (its training interactions).  ``overrides`` set recipe /
@@ -81,8 +128,6 @@ def build_semantic_ids(
     tokenizer (RQ-VAE: ``save_pretrained``; RQ-KMeans: centroids safetensors + JSON config; ColaRec:
     LightGCN weights and results) and ``semantic_ids.json``.
     """
-    from ..item_encoders.sentence_encoder import encode_item_texts
-
     start = time.perf_counter()
     output_dir = Path(output_dir)
     if device == "cpu":
@@ -100,8 +145,12 @@ def build_semantic_ids(
         if dataset is None:
             dataset = load_rec_dataset(recipe.dataset, data_dir=recipe.data_dir)
         item_ids, texts, sequences = list(dataset.catalogue.item_ids), list(dataset.catalogue.texts()), dataset.train_sequences()
+        keys = dataset.item_keys
+        item_keys = keys.keys_of(item_ids) if keys is not None else None
     item_ids = [int(i) for i in item_ids]
     extra: dict[str, Any] = {}
+    text_based = texts is not None and embeddings is None and recipe.method != "colarec-kmeans"
+    without_text = warn_about_items_without_text(texts) if text_based else None
     embedding_seconds = 0.0
 
     t0 = time.perf_counter()
@@ -114,6 +163,8 @@ def build_semantic_ids(
         )
     else:
         if embeddings is None:
+            from ..item_encoders.sentence_encoder import encode_item_texts  # sentence-transformers: only to encode
+
             if texts is None or len(texts) != len(item_ids):
                 raise InvalidInputError("texts must be given, one per item id")
             embeddings = encode_item_texts(
@@ -141,10 +192,17 @@ def build_semantic_ids(
             if final:
                 extra["reconstruction_loss"] = final[-1]["loss_reconstruction"]
                 extra["quantization_loss"] = final[-1]["loss_quantization"]
+        elif recipe.method == "opq":
+            tokenizer, table = fit_opq_tokenizer(embeddings, item_ids, recipe, seed=training_args.seed)
+            tokenizer.save_pretrained(output_dir)
+            extra = {"reconstruction_error": round(tokenizer.reconstruction_error(embeddings), 4)}
         else:
             tokenizer, table = fit_rqkmeans_tokenizer(embeddings, item_ids, recipe, seed=training_args.seed)
             tokenizer.save_pretrained(output_dir)
     fit_seconds = time.perf_counter() - t0
+    if item_keys is not None:  # the keys travel with the IDs into every checkpoint
+        table = attach_item_keys(table, item_ids, item_keys)
+        table.save(output_dir)
 
     stats = table.stats()
     summary = {
@@ -166,6 +224,7 @@ def build_semantic_ids(
         "seconds": round(time.perf_counter() - start, 2),
         "output_dir": str(output_dir),
         **extra,
+        **({"items_without_text": without_text} if without_text is not None else {}),
     }
     if plot_path is not None:
         plot_semantic_id_stats(table, plot_path)
@@ -173,4 +232,4 @@ def build_semantic_ids(
     return SemanticIdBuild(table, summary)
 
 
-__all__ = ["SemanticIdBuild", "build_semantic_ids", "fit_rqkmeans_tokenizer"]
+__all__ = ["SemanticIdBuild", "attach_item_keys", "build_semantic_ids", "fit_opq_tokenizer", "fit_rqkmeans_tokenizer"]

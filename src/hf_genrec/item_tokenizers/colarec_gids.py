@@ -1,7 +1,8 @@
 """ColaRec's item GIDs: LightGCN on the training interactions, then size-capped hierarchical k-means.
 
 LightGCN is trained on training interactions only, selected on validation, and its own ranking
-(dot product, training items excluded) is reported beside the GIDs (``lightgcn_results.json``),
+(dot product, under the dataset's protocol: training items excluded under ColaRec's, nothing under
+leave-one-out) is reported beside the GIDs (``lightgcn_results.json``),
 since a generative model built on these IDs should beat the embeddings it is built from.
 """
 
@@ -38,21 +39,25 @@ def build_colarec_gids(
     item_ids = dataset.catalogue.item_ids
     train_pairs, user_ids, _ = index_interactions(dataset.train_interactions(), item_ids=item_ids)
     known_users = set(user_ids)
-    held_out = {}
+    held_out, excluded = {}, {}
+    splits = dataset.splits()
     for split in ("validation", "test"):
-        rows = dataset.splits()[split]
+        rows = splits[split]
         pairs = [(u, i) for u, targets in zip(rows["user_id"], rows["targets"]) if u in known_users for i in targets]
         held_out[split], _, _ = index_interactions(pairs, item_ids=item_ids, user_ids=user_ids)
+        # the protocol's own exclusions (ColaRec: the training items; leave-one-out: none)
+        removed = [(u, i) for u, items in zip(rows["user_id"], rows["exclude"]) if u in known_users for i in items]
+        excluded[split], _, _ = index_interactions(removed, item_ids=item_ids, user_ids=user_ids)
     result = train_lightgcn(
         train_pairs, len(user_ids), len(item_ids), dim=lightgcn_dim, epochs=lightgcn_epochs,
-        seed=seed, eval_interactions=held_out["validation"],
+        seed=seed, eval_interactions=held_out["validation"], exclude_training=len(excluded["validation"]) > 0,
     )
     report = {
         "model": "lightgcn (dot product)",
         "best_epoch": result.best_epoch,
         "history": result.history,
         **{f"{split}_{k}": v for split, pairs in held_out.items()
-           for k, v in evaluate_ranking(result.user_embeddings, result.item_embeddings, train_pairs, pairs, LIGHTGCN_KS).items()},
+           for k, v in evaluate_ranking(result.user_embeddings, result.item_embeddings, excluded[split], pairs, LIGHTGCN_KS).items()},
         "protocol": dataset.describe_protocol(),
     }
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -32,18 +32,31 @@ def kmeans(
     num_iters: int = 20,
     generator: torch.Generator | None = None,
     init_method: str = "kmeans++",
+    max_points: int | None = None,
+    initial_centroids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lloyd's k-means in torch; returns ``(centroids [k, D], assignments [N])``.
 
+    ``initial_centroids`` (warm start, e.g. the previous round of OPQ) replaces ``init_method``.
+
     Deterministic for a given ``generator`` state.  Empty clusters are re-seeded with the points
     farthest from their centroids, so every centroid stays on the data.  With fewer points than
-    clusters the extra centroids repeat points (they simply stay unused).
+    clusters the extra centroids repeat points (they simply stay unused).  With more than
+    ``max_points`` points the centroids are fit on a seeded sample of that many (as faiss does: a
+    few hundred points a centroid fix them well) and every point is then assigned, so a million
+    items cost one assignment pass beyond the fit, not twenty.
     """
     if x.ndim != 2 or x.shape[0] == 0:
         raise InvalidInputError(f"k-means needs a non-empty 2-D tensor, got shape {tuple(x.shape)}")
     x = x.detach().float()
+    if max_points is not None and x.shape[0] > max_points:
+        rows = torch.randperm(x.shape[0], generator=generator, device="cpu")[:max_points].sort().values
+        centroids, _ = kmeans(x[rows.to(x.device)], num_clusters, num_iters, generator, init_method, initial_centroids=initial_centroids)
+        return centroids, nearest_centroid(x, centroids)
     n = x.shape[0]
-    if init_method == "kmeans++":
+    if initial_centroids is not None:
+        centroids = initial_centroids.detach().float().clone()
+    elif init_method == "kmeans++":
         centroids = kmeans_plus_plus(x, num_clusters, generator)
     elif init_method == "random":
         if n >= num_clusters:

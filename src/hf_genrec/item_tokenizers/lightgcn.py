@@ -182,18 +182,19 @@ class _NegativeSampler:
 def evaluate_ranking(
     user_embeddings: torch.Tensor,
     item_embeddings: torch.Tensor,
-    train_pairs: np.ndarray,
+    excluded_pairs: np.ndarray,
     eval_pairs: np.ndarray,
     ks: Sequence[int] = (20,),
     chunk_size: int = 4096,
 ) -> dict[str, float]:
-    """Recall@K / NDCG@K of the dot-product ranking of all items, each user's training items excluded."""
+    """Recall@K / NDCG@K of the dot-product ranking of all items, without each user's ``excluded_pairs``
+    (the protocol's exclusions: the training items under ColaRec's protocol, none under leave-one-out)."""
     eval_pairs = np.asarray(eval_pairs, dtype=np.int64)
     targets: dict[int, list[int]] = {}
     for u, i in eval_pairs.tolist():
         targets.setdefault(u, []).append(i)
     seen: dict[int, list[int]] = {}
-    for u, i in np.asarray(train_pairs).tolist():
+    for u, i in np.asarray(excluded_pairs).reshape(-1, 2).tolist():
         seen.setdefault(u, []).append(i)
     users = sorted(targets)
     max_k = max(ks)
@@ -228,12 +229,14 @@ def train_lightgcn(
     eval_every: int = 5,
     eval_k: int = 20,
     progress: Callable[[dict], None] | None = None,
+    exclude_training: bool = True,
 ) -> LightGCNResult:
     """Train LightGCN with BPR on 0-based ``(user, item)`` training pairs (see ``index_interactions``).
 
     ``weight_decay`` is LightGCN's L2 penalty on the layer-0 embeddings of each batch.  With
     ``eval_interactions`` the Recall/NDCG@``eval_k`` curve is recorded every ``eval_every``
-    epochs and the best epoch's embeddings are returned.  Deterministic for a given ``seed``
+    epochs (training items excluded from the ranking when ``exclude_training``, as the protocol
+    says) and the best epoch's embeddings are returned.  Deterministic for a given ``seed``
     and thread count.
     """
     if dim <= 0 or layers < 0 or epochs <= 0 or batch_size <= 0 or lr <= 0:
@@ -282,7 +285,8 @@ def train_lightgcn(
             with torch.no_grad():
                 final = propagate(adj, ego.detach(), layers)
         if want_eval:
-            metrics = evaluate_ranking(final[:num_users], final[num_users:], pairs, eval_pairs, ks=(eval_k,))
+            excluded = pairs if exclude_training else np.zeros((0, 2), dtype=np.int64)
+            metrics = evaluate_ranking(final[:num_users], final[num_users:], excluded, eval_pairs, ks=(eval_k,))
             record.update(metrics)
             if metrics[f"recall@{eval_k}"] > best[0]:
                 best = (metrics[f"recall@{eval_k}"], epoch, final.clone())

@@ -8,18 +8,17 @@ standardisation statistics) + a JSON config + ``semantic_ids.json``; loading nev
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from ..errors import CheckpointMismatchError, ConfigError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_save_tensors, atomic_write_json, read_json
 from ..semantic_ids.id_table import SEMANTIC_ID_FILE, SemanticIdTable
 from .kmeans import kmeans, nearest_centroid
-from .standardize import standardization
+from .standardize import config_from_dict, embedding_matrix, standardization
 
 CONFIG_FILE = "rqkmeans_config.json"
 WEIGHTS_FILE = "rqkmeans.safetensors"
@@ -36,22 +35,20 @@ class RQKMeansConfig:
     init: str = "kmeans++"
     standardize_inputs: bool = True
     seed: int = 42
+    max_points_per_centroid: int = 256  # each level is fit on at most this many points a centroid (0: all)
 
     def __post_init__(self) -> None:
-        if self.num_levels < 1 or self.codebook_size < 1 or self.num_iters < 0:
+        if self.num_levels < 1 or self.codebook_size < 1 or self.num_iters < 0 or self.max_points_per_centroid < 0:
             raise ConfigError(
-                f"RQKMeansConfig needs num_levels >= 1, codebook_size >= 1, num_iters >= 0; got {self}"
+                f"RQKMeansConfig needs num_levels >= 1, codebook_size >= 1, num_iters >= 0, "
+                f"max_points_per_centroid >= 0; got {self}"
             )
         if self.init not in ("kmeans++", "random"):
             raise ConfigError(f"RQKMeansConfig.init must be 'kmeans++' or 'random', got {self.init!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: object = "<dict>") -> "RQKMeansConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "input_dim"})
-        if unknown:
-            raise ConfigError(f"{source}: unknown RQ-KMeans config keys {unknown}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return config_from_dict(cls, data, source, "RQ-KMeans")
 
 
 class RQKMeansTokenizer:
@@ -66,15 +63,7 @@ class RQKMeansTokenizer:
 
     # ------------------------------------------------------------------ fitting
     def _check(self, embeddings: Any) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(embeddings) if not isinstance(embeddings, torch.Tensor) else embeddings)
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise InvalidInputError(f"embeddings must be a non-empty [N, D] matrix, got shape {tuple(x.shape)}")
-        x = x.detach().float().cpu()
-        if not bool(torch.isfinite(x).all()):
-            raise InvalidInputError("embeddings contain NaN or infinite values")
-        if self.centroids is not None and x.shape[1] != self.centroids.shape[-1]:
-            raise InvalidInputError(f"embeddings have {x.shape[1]} dimensions, the tokenizer was fit on {self.centroids.shape[-1]}")
-        return x
+        return embedding_matrix(embeddings, None if self.centroids is None else int(self.centroids.shape[-1]))
 
     def _standardize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std if self.config.standardize_inputs else x
@@ -84,26 +73,36 @@ class RQKMeansTokenizer:
         self.centroids = None
         x = self._check(embeddings)
         self.mean, self.std = standardization(x)
-        residual = self._standardize(x)
+        residual = self._own_copy(self._standardize(x), x)
         generator = torch.Generator().manual_seed(self.config.seed)
+        per_centroid = self.config.max_points_per_centroid
+        max_points = per_centroid * self.config.codebook_size if per_centroid else None
         levels = []
         for _ in range(self.config.num_levels):
-            centroids, assign = kmeans(residual, self.config.codebook_size, self.config.num_iters, generator, self.config.init)
+            centroids, assign = kmeans(
+                residual, self.config.codebook_size, self.config.num_iters, generator, self.config.init, max_points
+            )
             levels.append(centroids)
-            residual = residual - centroids[assign]
+            _subtract_assigned(residual, centroids, assign)
         self.centroids = torch.stack(levels)
         return self
+
+    @staticmethod
+    def _own_copy(residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """A tensor the levels may update in place (never the caller's embeddings)."""
+        return residual.clone() if residual.data_ptr() == x.data_ptr() else residual
 
     @torch.no_grad()
     def encode_codes(self, embeddings: Any) -> torch.LongTensor:
         """Content codes ``[N, num_levels]``."""
         if self.centroids is None:
             raise InvalidInputError("the RQ-KMeans tokenizer is not fit yet (call fit or from_pretrained)")
-        residual = self._standardize(self._check(embeddings))
+        x = self._check(embeddings)
+        residual = self._own_copy(self._standardize(x), x)
         codes = []
         for centroids in self.centroids:
             idx = nearest_centroid(residual, centroids)
-            residual = residual - centroids[idx]
+            _subtract_assigned(residual, centroids, idx)
             codes.append(idx)
         return torch.stack(codes, dim=-1)
 
@@ -166,6 +165,12 @@ class RQKMeansTokenizer:
                 )
             tokenizer.semantic_id_table = table
         return tokenizer
+
+
+def _subtract_assigned(residual: torch.Tensor, centroids: torch.Tensor, assign: torch.Tensor, chunk: int = 65536) -> None:
+    """``residual -= centroids[assign]`` in place and in chunks: no second [N, D] copy of a large catalogue."""
+    for rows, index in zip(residual.split(chunk), assign.split(chunk)):
+        rows.sub_(centroids[index])
 
 
 def rqkmeans_semantic_ids(

@@ -12,6 +12,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..recipes.item_tokenizer_recipe import ItemTokenizerRecipe
 from ..semantic_ids.id_table import SemanticIdTable
+from ..output_folders import OwnCheckpointsMixin
 from ..trainer_utils import LossComponentsMixin, PrecisionSwitchingTrainer, StderrLogCallback
 from .rqvae import RQVAETokenizerConfig, RQVAETokenizerModel
 
@@ -44,7 +45,7 @@ def code_statistics(item_ids: Sequence[int], content_codes: np.ndarray, codebook
     return SemanticIdTable.from_content_codes(item_ids, content_codes, codebook_size).stats()
 
 
-class RQVAETrainer(LossComponentsMixin, PrecisionSwitchingTrainer):
+class RQVAETrainer(OwnCheckpointsMixin, LossComponentsMixin, PrecisionSwitchingTrainer):
     """Trainer that logs the RQ-VAE's loss terms (``loss_reconstruction``, ``loss_quantization``) and, at
     each log step, the codebook quality of the whole catalogue (per-level usage and entropy, collision
     rate, largest collision group)."""

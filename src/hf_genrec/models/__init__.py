@@ -4,7 +4,7 @@ Adding a family: a folder with ``configuration_*.py``, ``modeling_*.py``, ``proc
 ``family.py`` that calls ``register_family``, plus its name on the import line below.
 """
 
-from . import colarec, sasrec, tiger  # noqa: F401  (each family registers itself)
+from . import colarec, rpg, sasrec, tiger  # noqa: F401  (each family registers itself)
 from .registry import FamilyComponents, ModelFamily, family_names, family_of_model_type, get_family
 
 __all__ = ["FamilyComponents", "ModelFamily", "family_names", "family_of_model_type", "get_family"]

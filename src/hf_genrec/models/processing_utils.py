@@ -18,6 +18,7 @@ import torch
 
 from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError
 from ..io_utils import atomic_write_json, read_json
+from ..remote_code import is_package_class, save_remote_code
 
 PROCESSOR_FILE = "processor_config.json"
 
@@ -36,6 +37,12 @@ class GenRecProcessor:
         """Catalogue item ids in the order of the model's item rows (what the model can recommend)."""
         raise NotImplementedError
 
+    @property
+    def item_keys(self) -> list[str] | None:
+        """The items' original keys, aligned with ``item_ids``, when the model was trained on an imported
+        dataset (they travel in ``semantic_ids.json``); ``None`` otherwise."""
+        return getattr(getattr(self, "semantic_id_table", None), "item_keys", None)
+
     # ------------------------------------------------------------------ checks shared by every family
     @staticmethod
     def check_batch(histories: Sequence[Sequence[int]], user_ids: Sequence[int | None] | None) -> list[int | None]:
@@ -53,11 +60,17 @@ class GenRecProcessor:
         return {}
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[str]:
+        """``processor_config.json`` with an ``auto_map`` and, from the package, the processor's code beside it
+        (``AutoProcessor.from_pretrained(dir, trust_remote_code=True)`` then works without hf_genrec)."""
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / PROCESSOR_FILE
-        atomic_write_json(path, {"processor_class": type(self).__name__, "format": self.processor_format, **self.to_dict()}, indent=2)
-        return [str(path)]
+        module = type(self).__module__
+        data = {"processor_class": type(self).__name__, "format": self.processor_format, **self.to_dict(),
+                "auto_map": {"AutoProcessor": f"{module.rpartition('.')[2]}.{type(self).__name__}"}}
+        code = save_remote_code(directory, [module]) if is_package_class(type(self)) else []
+        atomic_write_json(path, data, indent=2)
+        return [str(path)] + [str(p) for p in code]
 
     @classmethod
     def read_config(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
@@ -141,6 +154,11 @@ def check_tokenizer_matches_config(config: Any, tokenizer: Any) -> None:
         )
     if config.pad_token_id != tokenizer.pad_token_id:
         problems.append(f"pad_token_id {config.pad_token_id} (config.json) disagrees with the tokenizer's {tokenizer.pad_token_id}")
+    for name in ("decoder_start_token_id", "eos_token_id", "bos_token_id"):
+        value = getattr(config, name, None)
+        ids = value if isinstance(value, list) else [value] if value is not None or name == "decoder_start_token_id" else []
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(tokenizer) for i in ids):
+            problems.append(f"{name} {value!r} (config.json) is not a token id of the tokenizer's {len(tokenizer)} tokens")
     if problems:
         raise CheckpointMismatchError("; ".join(problems))
 

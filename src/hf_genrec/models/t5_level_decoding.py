@@ -15,6 +15,10 @@ arithmetic, results equal to float rounding) with
 - residual additions fused into the output projections (``addmm``), ReLU in place.
 
 They are inference paths: dropout is not applied.
+
+Weights are read directly only from plain ``nn.Linear`` / ``nn.Embedding`` modules.  A module that
+something else has replaced (a peft LoRA layer, a quantised linear) is called instead, so unmerged
+adapters count exactly as in the model's own forward (:func:`embedding_rows`, :func:`embedding_table`); plain models keep the direct, fused path.
 """
 
 from __future__ import annotations
@@ -92,11 +96,42 @@ class T5LevelCache:
         return target
 
 
-def _project(hidden: torch.Tensor, linear: nn.Linear, residual: torch.Tensor | None = None) -> torch.Tensor:
-    """``hidden @ W.T`` (+ ``residual`` in the same kernel) for 2-D ``hidden``."""
+def is_plain(module: nn.Module) -> bool:
+    """Whether ``module`` is exactly ``nn.Linear`` / ``nn.Embedding`` (its ``.weight`` is all it computes with)."""
+    return type(module) in (nn.Linear, nn.Embedding)
+
+
+def embedding_rows(embedding: nn.Module, index: int, count: int) -> torch.Tensor:
+    """Row ``index`` of an embedding, ``count`` times ``[count, d]`` (a view for a plain ``nn.Embedding``)."""
+    if is_plain(embedding):
+        return embedding.weight[index].expand(count, -1)
+    ids = torch.full((1,), index, dtype=torch.long, device=embedding.weight.device)
+    return embedding(ids).expand(count, -1)
+
+
+def embedding_table(embedding: nn.Module) -> torch.Tensor:
+    """Every row of an embedding ``[num, d]``: ``.weight`` for a plain ``nn.Embedding``, the module's output otherwise."""
+    if is_plain(embedding):
+        return embedding.weight
+    return embedding(torch.arange(embedding.weight.shape[0], device=embedding.weight.device))
+
+
+def _project(hidden: torch.Tensor, linear: nn.Module, residual: torch.Tensor | None = None) -> torch.Tensor:
+    """``hidden @ W.T`` (+ ``residual`` in the same kernel) for 2-D ``hidden``; replaced modules run their forward."""
+    if not is_plain(linear):
+        out = linear(hidden)
+        return out if residual is None else out + residual
     if residual is None:
         return torch.mm(hidden, linear.weight.t())
     return torch.addmm(residual, hidden, linear.weight.t())
+
+
+def _project_into(out: torch.Tensor, hidden: torch.Tensor, linear: nn.Module) -> None:
+    """``out[:] = hidden @ W.T`` without a temporary for a plain ``nn.Linear``."""
+    if is_plain(linear):
+        torch.mm(hidden, linear.weight.t(), out=out)
+    else:
+        out.copy_(linear(hidden))
 
 
 def _feed_forward(layer: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -198,8 +233,8 @@ def decoder_step(stack: T5Stack, inputs_embeds: torch.Tensor, cache: T5LevelCach
             out = v  # one key: softmax weight 1
         else:
             keys, values = self_kv[:pos, i, 0], self_kv[:pos, i, 1]  # [pos, rows, H, d_kv]
-            torch.mm(normed, attn.k.weight.t(), out=keys[pos - 1].view(rows, inner))
-            torch.mm(normed, attn.v.weight.t(), out=values[pos - 1].view(rows, inner))
+            _project_into(keys[pos - 1].view(rows, inner), normed, attn.k)
+            _project_into(values[pos - 1].view(rows, inner), normed, attn.v)
             q = _project(normed, attn.q).view(rows, heads, d_kv)
             q_user = q.view(batch, per_user, heads, d_kv)
             start_scores = (q_user * cache.start_k[i]).sum(-1).view(1, rows, heads)
@@ -257,4 +292,7 @@ def decode_level(
     return hidden, cache
 
 
-__all__ = ["T5LevelCache", "decode_level", "decoder_step", "encode_packed", "new_level_cache"]
+__all__ = [
+    "T5LevelCache", "decode_level", "decoder_step", "embedding_rows", "embedding_table", "encode_packed", "is_plain",
+    "new_level_cache",
+]

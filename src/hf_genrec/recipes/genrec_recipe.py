@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 
-SEMANTIC_ID_METHODS = ("rqvae", "rqkmeans", "colarec-kmeans")
+SEMANTIC_ID_METHODS = ("rqvae", "rqkmeans", "opq", "colarec-kmeans")
 
 
 @dataclass
@@ -24,7 +24,7 @@ class GenRecRecipe:
     max_history: int = field(default=20, metadata={"help": "items of history the model reads"})
     semantic_ids: str | None = field(default=None, metadata={"help": "folder or file of an existing semantic-ID table"})
     semantic_id_method: str | None = field(
-        default=None, metadata={"help": "rqvae, rqkmeans or colarec-kmeans (default: the family's)"}
+        default=None, metadata={"help": "rqvae, rqkmeans, opq or colarec-kmeans (default: the family's)"}
     )
     semantic_id_recipe: str | None = field(default=None, metadata={"help": "recipe YAML of the item tokenizer"})
     test_at_end: bool = field(default=True, metadata={"help": "score the test split once, with the selected model"})
@@ -45,6 +45,10 @@ class FamilyRecipe:
     def semantic_id_overrides(self) -> dict:
         """Item-tokenizer recipe fields this family sets (e.g. ColaRec's GID shape); none by default."""
         return {}
+
+    def checkpoint_semantic_ids(self) -> str | None:
+        """The folder whose ID table training must use when the recipe names none (a checkpoint being fine-tuned)."""
+        return None
 
 
 def check_non_negative(recipe: object, names: tuple[str, ...], minimum: float = 0) -> None:

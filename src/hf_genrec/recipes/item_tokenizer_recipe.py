@@ -1,4 +1,4 @@
-"""Recipe of an item-tokenizer build (RQ-VAE, RQ-KMeans or ColaRec GIDs), read from YAML with HfArgumentParser.
+"""Recipe of an item-tokenizer build (RQ-VAE, RQ-KMeans, OPQ or ColaRec GIDs), read from YAML with HfArgumentParser.
 
 One flat YAML holds both the recipe fields below and ``transformers.TrainingArguments`` fields
 (optimiser, learning rate, epochs, batch size), e.g. ``training_args/rqvae-beauty.yaml``.
@@ -15,7 +15,7 @@ from transformers import TrainingArguments
 from ..errors import ConfigError
 from .yaml_recipes import parse_with_defaults
 
-METHODS = ("rqvae", "rqkmeans", "colarec-kmeans")
+METHODS = ("rqvae", "rqkmeans", "opq", "colarec-kmeans")
 
 
 @dataclass
@@ -27,7 +27,7 @@ class ItemTokenizerRecipe:
     data_dir: str | None = field(default=None, metadata={"help": "benchmark data directory (default: the data layer's)"})
     method: str = field(
         default="rqvae",
-        metadata={"help": "rqvae (trained), rqkmeans (residual k-means, no training) or colarec-kmeans (LightGCN + size-capped k-means)"},
+        metadata={"help": "rqvae (trained), rqkmeans (residual k-means), opq (product quantisation: long parallel IDs) or colarec-kmeans (LightGCN + size-capped k-means)"},
     )
     encoder: str | None = field(
         default=None, metadata={"help": "sentence-transformers model id or path (default: bundled all-MiniLM-L6-v2)"}
@@ -36,7 +36,7 @@ class ItemTokenizerRecipe:
     embedding_cache_dir: str | None = field(
         default=None, metadata={"help": "embedding cache (default: $HF_GENREC_CACHE or ~/.cache/hf_genrec/embeddings)"}
     )
-    num_levels: int = field(default=3, metadata={"help": "content levels of a semantic ID (colarec-kmeans: all levels)"})
+    num_levels: int = field(default=3, metadata={"help": "content levels of a semantic ID (opq: digits; colarec-kmeans: all levels)"})
     codebook_size: int = field(default=256, metadata={"help": "codes per level (colarec-kmeans: clusters a level)"})
     hidden_dims: list[int] = field(default_factory=lambda: [512, 256, 128], metadata={"help": "RQ-VAE MLP widths"})
     latent_dim: int = field(default=32, metadata={"help": "RQ-VAE latent width"})
@@ -49,6 +49,11 @@ class ItemTokenizerRecipe:
     reconstruction_reduction: str = field(default="sum", metadata={"help": "sum or mean over dimensions"})
     kmeans_iters: int = field(default=20, metadata={"help": "Lloyd iterations (codebook init / RQ-KMeans)"})
     kmeans_init: str = field(default="kmeans++", metadata={"help": "RQ-KMeans seeding: kmeans++ or random"})
+    kmeans_max_points_per_centroid: int = field(
+        default=256,
+        metadata={"help": "RQ-KMeans fits each level on a seeded sample of at most this many items a centroid, then assigns all (0: fit on all)"},
+    )
+    rotation_iters: int = field(default=20, metadata={"help": "opq: rounds of sub-space k-means + orthogonal rotation"})
     cooccurrence_weight: float = field(
         default=0.0,
         metadata={"help": "add this times the mean standardised embedding of items co-occurring in training sequences (0: text only)"},
@@ -66,6 +71,8 @@ class ItemTokenizerRecipe:
                      "lightgcn_epochs", "lightgcn_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"recipe field {name!r} must be >= 1, got {getattr(self, name)}")
+        if self.kmeans_max_points_per_centroid < 0:
+            raise ConfigError(f"recipe field 'kmeans_max_points_per_centroid' must be >= 0, got {self.kmeans_max_points_per_centroid}")
 
     def model_config_kwargs(self) -> dict[str, Any]:
         """The RQVAETokenizerConfig arguments this recipe sets (input_dim comes from the encoder)."""

@@ -23,6 +23,17 @@ class GenRecTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "kept False: collators read the raw history/targets columns"}
     )
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "wall-clock budget of the training loop: at the first step past it the run evaluates, saves "
+                          "and stops (the best evaluated model is still the one kept); keeps a recipe inside its budget "
+                          "on a larger dataset"},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "train into a non-empty output_dir that holds no run of this recipe (files of the same "
+                          "names are replaced; nothing else is deleted)"},
+    )
 
     def __post_init__(self) -> None:
         if not self.metric_ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in self.metric_ks):
@@ -34,4 +45,16 @@ class GenRecTrainingArguments(TrainingArguments):
             )
         if self.eval_max_users is not None and self.eval_max_users < 1:
             raise ConfigError(f"eval_max_users must be >= 1, got {self.eval_max_users}")
+        if self.max_train_minutes is not None and not self.max_train_minutes > 0:
+            raise ConfigError(f"max_train_minutes must be > 0, got {self.max_train_minutes}")
+        if self.metric_for_best_model is None and self._selects_a_best_model():
+            # Trainer's default, "loss", is a metric the ranking evaluation never produces
+            self.metric_for_best_model = f"ndcg@{max(self.metric_ks)}"
         super().__post_init__()
+
+    def _selects_a_best_model(self) -> bool:
+        """Whether Trainer will look up ``metric_for_best_model`` in the evaluation's metrics."""
+        value = lambda x: str(getattr(x, "value", x))  # noqa: E731 (enum or plain string)
+        return bool(self.load_best_model_at_end) or value(self.save_strategy) == "best" or value(
+            self.lr_scheduler_type
+        ) in ("reduce_lr_on_plateau", "greedy")

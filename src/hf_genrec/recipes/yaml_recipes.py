@@ -19,10 +19,24 @@ from ..errors import ConfigError
 
 
 class RecipeYamlLoader(yaml.SafeLoader):
-    """YAML 1.2 scalars: only true/false are booleans and ``1e-3`` is a float.
+    """YAML 1.2 scalars: only true/false are booleans and ``1e-3`` is a float; a key given twice is an error.
 
-    PyYAML implements YAML 1.1, which reads ``eval_strategy: no`` as False.
+    PyYAML implements YAML 1.1, which reads ``eval_strategy: no`` as False, and keeps the last of two
+    equal keys without a word.
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first_line[key]})", key_node.start_mark
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
 
 RecipeYamlLoader.yaml_implicit_resolvers = {
@@ -47,16 +61,28 @@ def load_recipe_yaml(text: Any) -> Any:
         loader.dispose()
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: ``line N: problem`` (PyYAML's own message spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"line {mark.line + 1}: {problem}" if mark is not None else problem
+
+
 def read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
+    """The flat mapping of a recipe file; a missing, unreadable, empty or malformed file is a ConfigError."""
     try:
         with open(path, encoding="utf-8") as handle:
             values = load_recipe_yaml(handle)
-    except (FileNotFoundError, IsADirectoryError):
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ConfigError(f"{path}: recipe file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the recipe ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+        raise ConfigError(f"{path}: invalid YAML ({yaml_problem(exc)})") from None
     if values is None:
-        return {}
+        raise ConfigError(f"{path}: the recipe file is empty")
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a recipe is a flat mapping of keys to values")
     return values
@@ -67,9 +93,12 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
     values = dict(values)
     for override in overrides:
         key, sep, raw = override.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise ConfigError(f"override {override!r} is not key=value")
-        values[key.strip().replace("-", "_")] = load_recipe_yaml(raw)
+        try:
+            values[key.strip().replace("-", "_")] = load_recipe_yaml(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {override!r}: invalid YAML value ({yaml_problem(exc)})") from None
     return values
 
 
@@ -97,9 +126,13 @@ def parse_into(classes: Sequence[type], values: dict[str, Any], source: str | os
     if unknown:
         raise ConfigError(f"{source}: unknown recipe keys {unknown}")
     hints: dict[str, Any] = {}
+    nullable: set[str] = set()
     for cls in reversed(classes):
         hints.update(get_type_hints(cls))
+        nullable |= {f.name for f in fields(cls) if f.default is None}
     for key, value in values.items():
+        if value is None and key not in nullable and not _admits_none(hints.get(key)):
+            raise ConfigError(f"{source}: key {key!r} must have a value, got null")
         problem = _type_problem(hints.get(key), value)
         if problem:
             raise ConfigError(f"{source}: key {key!r} expects {problem}, got {value!r}")
@@ -108,6 +141,10 @@ def parse_into(classes: Sequence[type], values: dict[str, Any], source: str | os
     except (TypeError, ValueError) as exc:
         message = str(exc)
         raise ConfigError(message if message.startswith(str(source)) else f"{source}: {message}") from None
+
+
+def _admits_none(hint: Any) -> bool:
+    return hint is None or hint is Any or (get_origin(hint) in (Union, UnionType) and type(None) in get_args(hint))
 
 
 def _type_problem(hint: Any, value: Any) -> str | None:

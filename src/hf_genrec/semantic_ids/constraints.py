@@ -23,7 +23,15 @@ from .id_trie import SemanticIdTrie, build_id_trie
 
 
 def _layout(tokenizer) -> tuple[list[int], int]:
-    return list(tokenizer.level_offsets), int(tokenizer.eos_token_id)
+    """Where the model's ``generate()`` output puts each level's codes, and its end id.
+
+    A tokenizer may describe a decoder vocabulary other than its own (``generation_level_offsets``,
+    ColaRec); otherwise the model generates the tokenizer's own code tokens (TIGER).
+    """
+    offsets = getattr(tokenizer, "generation_level_offsets", None)
+    if offsets is None:
+        return list(tokenizer.level_offsets), int(tokenizer.eos_token_id)
+    return list(offsets), int(tokenizer.generation_eos_token_id)
 
 
 def make_prefix_allowed_tokens_fn(tokenizer, prompt_length: int = 1) -> Callable[[int, torch.Tensor], list[int]]:

@@ -17,6 +17,7 @@ from ..models.registry import ModelFamily, get_family
 from ..recipes.genrec_recipe import GenRecRecipe
 from ..recipes.training_arguments import GenRecTrainingArguments
 from ..recipes.yaml_recipes import apply_overrides, parse_into, read_yaml_mapping
+from .recipe_checks import check_recipe_values
 
 
 @dataclass
@@ -47,7 +48,9 @@ def parse_recipe(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Pars
     if recipe.semantic_id_method is None:
         recipe.semantic_id_method = family.semantic_id_method
     recipe.semantic_id_recipe = _beside_recipe(recipe.semantic_id_recipe, path)
-    return ParsedRecipe(values, recipe, family_recipe, training_args)
+    parsed = ParsedRecipe(values, recipe, family_recipe, training_args)
+    check_recipe_values(parsed, path)
+    return parsed
 
 
 def _beside_recipe(name: str | None, recipe_path: str | os.PathLike) -> str | None:

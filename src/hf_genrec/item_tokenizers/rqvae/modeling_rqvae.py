@@ -332,8 +332,9 @@ class RQVAETokenizerModel(RQVAETokenizerPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs):
-        """``PreTrainedModel.from_pretrained`` plus the ``semantic_ids.json`` saved beside the weights, if any."""
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        """``PreTrainedModel.from_pretrained`` plus the ``semantic_ids.json`` saved beside the weights, if any (never remote code)."""
+        kwargs.pop("trust_remote_code", None)
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, trust_remote_code=False, **kwargs)
         if isinstance(model, tuple):  # output_loading_info=True
             return model
         table_path = _locate_optional_file(pretrained_model_name_or_path, SEMANTIC_ID_FILE, kwargs)

@@ -177,6 +177,11 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
         return 2 + sum(self.codebook_sizes[:level])
 
     @property
+    def generation_level_offsets(self) -> list[int]:
+        """Where ``generate()`` writes each level's codes (the decoder's own vocabulary, not the tokenizer's)."""
+        return [self.code_offset(level) for level in range(self.num_levels)]
+
+    @property
     def decoder_vocab_size(self) -> int:
         return 2 + sum(self.codebook_sizes)
 

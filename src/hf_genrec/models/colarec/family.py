@@ -109,6 +109,8 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         pad_token_id=tokenizer.pad_token_id,
     )
     model = ColaRecForGenerativeRecommendation(config)
+    # ColaRec's decoder writes codes in a vocabulary of its own: decode_items / the generate() constraints read that
+    tokenizer.set_generation_layout(config.generation_level_offsets, config.eos_token_id)
     if tree is not None:
         model.set_gid_tree(tree)
     if family_recipe.init_from_lightgcn:
@@ -144,7 +146,7 @@ def load_legacy_colarec_processor(model_dir: str | os.PathLike, recipe: dict, da
     """A checkpoint saved before processors were: item texts come from its dataset, limits from its recipe."""
     if dataset is None:
         return None
-    tokenizer = GenRecTokenizer.from_pretrained(model_dir)
+    tokenizer = GenRecTokenizer.from_pretrained(model_dir, trust_remote_code=False)
     defaults = ColaRecRecipe()
     fields = {name: int(recipe.get(name, getattr(defaults, name)))
               for name in ("max_items_per_user", "max_tokens_per_item", "max_input_length", "users_per_item")}

@@ -39,8 +39,11 @@ from transformers.utils import ModelOutput
 
 from ...errors import InvalidInputError
 from ..fast_dropout import use_fast_dropout
-from ..t5_level_decoding import T5LevelCache, decode_level, encode_packed
+from ..generate_recommend import GenerateRecommendMixin
+from ..publishing import PublishWithCardMixin
+from ..t5_level_decoding import T5LevelCache, decode_level, embedding_rows, embedding_table, encode_packed
 from .configuration_colarec import TASK_IDS, ColaRecConfig
+from .processing_colarec import ColaRecProcessor
 
 # Prefixes of the training batch and the task (prompt row) of each.  ``rec``: user inputs with
 # the target's GID as labels; ``index``: item content + interacting users -> the item's GID;
@@ -195,11 +198,13 @@ class ColaRecPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
 
 
-class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin):
+class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCardMixin, ColaRecPreTrainedModel, GenerationMixin):
     """ColaRec with codebook heads, multi-task losses and the level-decoding protocol."""
 
     # level_logits accepts encoder states with one row per user while prev_codes has one row per beam.
     level_decoding_broadcasts_encoder = True
+    # model.recommend() / load_processor() read the processor saved beside the model
+    processor_class = ColaRecProcessor
 
     def __init__(self, config: ColaRecConfig):
         super().__init__(config)
@@ -306,7 +311,7 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
             return self.code_heads[level](decoder_states)
         states = decoder_states * self.config.d_model**-0.5
         if not self.config.node_scoped_codes:
-            return states @ self.code_embeddings[level].weight.T
+            return states @ embedding_table(self.code_embeddings[level]).T
         if parents is None:
             raise InvalidInputError("node-scoped code scores need the parent node of every row")
         children = self.gid_children(level)[parents.clamp(min=0)]
@@ -316,7 +321,7 @@ class ColaRecForGenerativeRecommendation(ColaRecPreTrainedModel, GenerationMixin
         return scores.masked_fill(children < 0, torch.finfo(scores.dtype).min)
 
     def _start_embedding(self, batch: int) -> torch.Tensor:
-        return self.decoder.embed_tokens.weight[0].expand(batch, 1, -1)
+        return embedding_rows(self.decoder.embed_tokens, 0, batch).unsqueeze(1)
 
     def _prefix_embeddings(self, codes: torch.Tensor, nodes: torch.LongTensor | None = None) -> torch.Tensor:
         """Decoder inputs for the GID prefix ``codes`` [B, n]: start, E_0(c_0), ..., E_{n-1}(c_{n-1})

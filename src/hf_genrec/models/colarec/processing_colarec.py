@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from ...errors import DataFormatError, InvalidInputError, UnknownItemError
+from ...errors import CheckpointMismatchError, DataFormatError, InvalidInputError, UnknownItemError
 from ...io_utils import atomic_save_tensors
 from ...semantic_ids.id_table import SemanticIdTable
 from ..genrec_tokenizer.tokenization_genrec import GenRecTokenizer
@@ -277,8 +277,18 @@ class ColaRecProcessor(GenRecProcessor):
         return self.stack("", examples)
 
     def check_model(self, config: Any) -> None:
-        if self.tokenizer is not None:
-            check_tokenizer_matches_config(config, self.tokenizer)
+        """Also gives a tokenizer saved without it the decoder's generation layout (``decode_items`` needs it)."""
+        if self.tokenizer is None:
+            return
+        check_tokenizer_matches_config(config, self.tokenizer)
+        wanted = list(config.generation_level_offsets)
+        if "generation_level_offsets" not in self.tokenizer.init_kwargs:
+            self.tokenizer.set_generation_layout(wanted, config.eos_token_id)
+        elif self.tokenizer.generation_level_offsets != wanted:
+            raise CheckpointMismatchError(
+                f"the tokenizer's generation_level_offsets {self.tokenizer.generation_level_offsets} disagree with the "
+                f"model's decoder vocabulary {wanted} (config.json)"
+            )
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
@@ -305,7 +315,7 @@ class ColaRecProcessor(GenRecProcessor):
 
         config = cls.read_config(pretrained_model_name_or_path, **kwargs)
         hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
-        tokenizer = GenRecTokenizer.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        tokenizer = GenRecTokenizer.from_pretrained(pretrained_model_name_or_path, trust_remote_code=False, **hub_kwargs)
         path = resolve_file(pretrained_model_name_or_path, ITEM_TOKENS_FILE, **kwargs)
         if not path.is_file():
             raise DataFormatError("ColaRec item tokens not found", path=path)

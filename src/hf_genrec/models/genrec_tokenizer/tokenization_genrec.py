@@ -15,6 +15,13 @@ split into exactly those tokens.  The tokenizer carries the ``SemanticIdTable`` 
 The class deliberately defines no ``__init__``: with transformers 5 a tokenizer subclass that does
 is rebuilt from the bare vocabulary on reload and loses its pre-tokenizer (see the project notes).
 Extra settings travel as init kwargs (``num_user_buckets``, ``task_tokens``) in tokenizer_config.json.
+
+*Generation layout.*  TIGER's decoder writes this vocabulary's code tokens; ColaRec's decoder has a
+vocabulary of its own (0 = start, 1 = end, then each level's codes).  ``generation_level_offsets`` /
+``generation_eos_token_id`` (init kwargs, set by the family that builds the tokenizer) say where a
+model's ``generate()`` output puts each level's codes; without them the generated ids are this
+vocabulary's.  ``decode_items`` and the ``generate()`` constraints
+(:mod:`hf_genrec.semantic_ids.constraints`) read ``generate()`` output in that layout.
 """
 
 from __future__ import annotations
@@ -122,8 +129,9 @@ class GenRecTokenizer(T5Tokenizer):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs) -> "GenRecTokenizer":
-        """Load tokenizer files and ``semantic_ids.json`` (JSON only, nothing executed)."""
-        tok = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        """Load tokenizer files and ``semantic_ids.json`` (JSON only, nothing executed: never remote code)."""
+        kwargs.pop("trust_remote_code", None)
+        tok = super().from_pretrained(pretrained_model_name_or_path, *args, trust_remote_code=False, **kwargs)
         path = tok.init_kwargs.get("semantic_ids_file")
         if path is None or not os.path.isfile(path):
             raise CheckpointMismatchError(f"{pretrained_model_name_or_path}: tokenizer files lack {SEMANTIC_ID_FILE}")
@@ -138,7 +146,8 @@ class GenRecTokenizer(T5Tokenizer):
         return tuple(file_names) + (str(path),) + tuple(str(p) for p in code)
 
     def _check_layout(self) -> None:
-        """Every level's code tokens must be one contiguous block of ids, in code order."""
+        """Every level's code tokens, and the user tokens, must be one contiguous block of ids each, in
+        order; the task tokens must be in the vocabulary (a tokenizer_config.json edited by hand is caught here)."""
         vocab = self.get_vocab()
         for level, size in enumerate(self.semantic_id_table.codebook_sizes):
             ids = [vocab.get(code_token(level, c)) for c in range(size)]
@@ -146,6 +155,15 @@ class GenRecTokenizer(T5Tokenizer):
                 raise CheckpointMismatchError(
                     f"tokenizer vocabulary does not hold level {level}'s {size} code tokens as one block"
                 )
+        buckets = self.init_kwargs.get("num_user_buckets", 0)
+        if not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 0:
+            raise CheckpointMismatchError(f"tokenizer config: num_user_buckets must be a non-negative integer, got {buckets!r}")
+        ids = [vocab.get(f"<u_{b}>") for b in range(buckets)]
+        if ids and (None in ids or ids != list(range(ids[0], ids[0] + buckets))):
+            raise CheckpointMismatchError(f"tokenizer vocabulary does not hold the {buckets} user tokens as one block")
+        tasks = self.init_kwargs.get("task_tokens", [])
+        if not isinstance(tasks, list) or not all(isinstance(t, str) and t in vocab for t in tasks):
+            raise CheckpointMismatchError(f"tokenizer config: task_tokens must list tokens of the vocabulary, got {tasks!r}")
 
     # ------------------------------------------------------------------ layout
     @property
@@ -173,6 +191,25 @@ class GenRecTokenizer(T5Tokenizer):
         return np.asarray(self.level_offsets, dtype=np.int64)
 
     @property
+    def generation_level_offsets(self) -> list[int]:
+        """Id of code 0 of each level in the output of the model's ``generate()`` (see the module docstring)."""
+        offsets = self.init_kwargs.get("generation_level_offsets")
+        return [int(o) for o in offsets] if offsets is not None else list(self.level_offsets)
+
+    @property
+    def generation_eos_token_id(self) -> int:
+        """The end id of the model's ``generate()`` output."""
+        eos = self.init_kwargs.get("generation_eos_token_id")
+        return int(eos) if eos is not None else int(self.eos_token_id)
+
+    def set_generation_layout(self, level_offsets: Sequence[int], eos_token_id: int) -> None:
+        """Record the layout of the model's ``generate()`` output (saved in tokenizer_config.json)."""
+        if len(level_offsets) != self.num_levels:
+            raise ConfigError(f"{len(level_offsets)} generation level offsets for {self.num_levels} levels")
+        self.init_kwargs["generation_level_offsets"] = [int(o) for o in level_offsets]
+        self.init_kwargs["generation_eos_token_id"] = int(eos_token_id)
+
+    @property
     def num_user_buckets(self) -> int:
         return int(self.init_kwargs.get("num_user_buckets", 0))
 
@@ -191,9 +228,10 @@ class GenRecTokenizer(T5Tokenizer):
             raise InvalidInputError(f"code {code} out of range [0, {self.codebook_sizes[level]}) at level {level}")
         return self.level_offsets[level] + int(code)
 
-    def token_to_level_code(self, token_id: int) -> tuple[int, int] | None:
-        """``(level, code)`` of a code token id, ``None`` for any other token."""
-        for level, (off, size) in enumerate(zip(self.level_offsets, self.codebook_sizes)):
+    def token_to_level_code(self, token_id: int, generated: bool = False) -> tuple[int, int] | None:
+        """``(level, code)`` of a code token id (of ``generate()`` output when ``generated``), ``None`` for any other id."""
+        offsets = self.generation_level_offsets if generated else self.level_offsets
+        for level, (off, size) in enumerate(zip(offsets, self.codebook_sizes)):
             if off <= token_id < off + size:
                 return level, int(token_id) - off
         return None
@@ -257,7 +295,9 @@ class GenRecTokenizer(T5Tokenizer):
         """Item ids of generated code sequences; ``None`` where the ID is not in the catalogue.
 
         A 2-D input (e.g. ``generate()`` output) gives one item per row; a 1-D input is read as
-        consecutive items.  Tokens that are not code tokens (pad, eos, decoder start) are skipped.
+        consecutive items.  Ids are read in the model's generation layout (``generation_level_offsets``:
+        ColaRec's decoder vocabulary differs from this tokenizer's); ids that are not codes (pad,
+        end, decoder start) are skipped.
         """
         if hasattr(token_ids, "tolist"):
             token_ids = token_ids.tolist()
@@ -269,7 +309,7 @@ class GenRecTokenizer(T5Tokenizer):
                 out.append(items[0] if len(items) == 1 else None)
             return out
         levels = self.num_levels
-        codes = [lc for lc in (self.token_to_level_code(int(t)) for t in token_ids) if lc is not None]
+        codes = [lc for lc in (self.token_to_level_code(int(t), generated=True) for t in token_ids) if lc is not None]
         result: list[int | None] = []
         for start in range(0, len(codes), levels):
             chunk = codes[start : start + levels]

@@ -3,12 +3,11 @@
 from .configuration_sasrec import SASRecConfig
 from .family import SASREC, SASRecRecipe
 from .modeling_sasrec import SASRecForSequentialRecommendation, SASRecOutput, SASRecPreTrainedModel
-from .processing_sasrec import SASRecDataCollator, SASRecProcessor
+from .processing_sasrec import SASRecProcessor
 
 __all__ = [
     "SASREC",
     "SASRecConfig",
-    "SASRecDataCollator",
     "SASRecForSequentialRecommendation",
     "SASRecOutput",
     "SASRecPreTrainedModel",

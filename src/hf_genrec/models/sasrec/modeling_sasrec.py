@@ -1,8 +1,7 @@
 """SASRec: causal self-attention over a user's items; the next item scored against every item.
 
-Inputs are item rows + 1 (0 is padding), left-padded so the most recent item is the last position;
-position embeddings count from that item backwards (as SASRec's fixed-length left padding does), so
-a history means the same whatever the batch's padding.  ``forward`` trains every position of a
+Inputs are item rows + 1 (0 is padding), left-padded so the most recent item is the last position
+(``models/causal_transformer.py``).  ``forward`` trains every position of a
 sequence at once: ``labels[b, t]`` is the row + 1 of the item that follows position ``t`` (-100
 where nothing is learned).  ``item_scores`` gives the score of every item after the last position:
 ranking is exact, over the whole catalogue.
@@ -16,14 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from ...errors import InvalidInputError
-from ..fast_dropout import use_fast_dropout
+from ..causal_transformer import IGNORE_INDEX, CausalTransformer, init_sequence_model_weights
+from ..publishing import PublishWithCardMixin
 from .configuration_sasrec import SASRecConfig
-
-IGNORE_INDEX = -100
 
 
 @dataclass
@@ -34,43 +31,6 @@ class SASRecOutput(ModelOutput):
     hidden_states: torch.FloatTensor | None = None
 
 
-class SASRecBlock(nn.Module):
-    """Multi-head causal self-attention and a feed-forward layer, each with a residual and a LayerNorm
-    (after the residual by default, as in SASRec; before it with ``norm_first``)."""
-
-    def __init__(self, config: SASRecConfig) -> None:
-        super().__init__()
-        d = config.hidden_size
-        self.num_heads = config.num_attention_heads
-        self.norm_first = config.norm_first
-        self.attention_dropout = config.attention_probs_dropout_prob
-        self.qkv = nn.Linear(d, 3 * d)
-        self.out = nn.Linear(d, d)
-        self.attention_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
-        self.ffn_in = nn.Linear(d, config.intermediate_size)
-        self.ffn_out = nn.Linear(config.intermediate_size, d)
-        self.ffn_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.activation = F.gelu if config.hidden_act == "gelu" else F.relu
-
-    def attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        batch, length, d = x.shape
-        q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        dropout = self.attention_dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-        return self.out(y.transpose(1, 2).reshape(batch, length, d))
-
-    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ffn_out(self.dropout(self.activation(self.ffn_in(x))))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.norm_first:
-            x = x + self.dropout(self.attention(self.attention_norm(x), mask))
-            return x + self.dropout(self.feed_forward(self.ffn_norm(x)))
-        x = self.attention_norm(x + self.dropout(self.attention(x, mask)))
-        return self.ffn_norm(x + self.dropout(self.feed_forward(x)))
-
-
 class SASRecPreTrainedModel(PreTrainedModel):
     config_class = SASRecConfig
     config: SASRecConfig
@@ -79,38 +39,17 @@ class SASRecPreTrainedModel(PreTrainedModel):
     accepts_loss_kwargs = False  # forward takes **kwargs only to ignore evaluation fields
 
     def _init_weights(self, module: nn.Module) -> None:
-        """Normal(0, initializer_range) weights, zero biases, unit LayerNorms, a zero padding row.
-
-        Keyed on leaf modules: outside the transformers namespace only those reach this method.
-        """
-        std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if module.padding_idx is not None:
-                init.zeros_(module.weight[module.padding_idx])
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+        init_sequence_model_weights(module, self.config.initializer_range)
 
 
-class SASRecForSequentialRecommendation(SASRecPreTrainedModel):
+class SASRecForSequentialRecommendation(PublishWithCardMixin, SASRecPreTrainedModel):
     """SASRec with tied input / output item embeddings and a softmax over the catalogue."""
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__(config)
         config.validate()
-        d = config.hidden_size
-        self.item_embeddings = nn.Embedding(config.num_items + 1, d, padding_idx=0)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, d)
-        self.embedding_norm = nn.LayerNorm(d, eps=config.layer_norm_eps) if not config.norm_first else nn.Identity()
-        self.final_norm = nn.LayerNorm(d, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.blocks = nn.ModuleList([SASRecBlock(config) for _ in range(config.num_hidden_layers)])
-        use_fast_dropout(self)
+        self.item_embeddings = nn.Embedding(config.num_items + 1, config.hidden_size, padding_idx=0)
+        self.transformer = CausalTransformer(config)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -124,23 +63,8 @@ class SASRecForSequentialRecommendation(SASRecPreTrainedModel):
         """Hidden states ``[B, T, d]`` of left-padded item rows + 1."""
         if input_ids.ndim != 2:
             raise InvalidInputError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-        batch, length = input_ids.shape
-        if length > self.config.max_position_embeddings:
-            raise InvalidInputError(
-                f"histories of {length} items exceed max_position_embeddings={self.config.max_position_embeddings}"
-            )
         padding = input_ids == 0 if attention_mask is None else attention_mask == 0
-        # the last position (the most recent item) always gets the last position embedding
-        positions = self.position_embeddings.weight[self.config.max_position_embeddings - length :]
-        x = self.item_embeddings(input_ids) + positions[None]
-        x = self.dropout(self.embedding_norm(x))
-        causal = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()
-        mask = causal[None] & ~padding[:, None, :]
-        mask = mask | torch.eye(length, dtype=torch.bool, device=input_ids.device)[None]  # padding sees itself: no NaN
-        mask = mask[:, None]
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.final_norm(x)
+        return self.transformer(self.item_embeddings(input_ids), padding)
 
     def output_embeddings(self) -> torch.Tensor:
         """Every item's output vector ``[num_items, d]`` (row r: item row r; tied to the input embeddings)."""

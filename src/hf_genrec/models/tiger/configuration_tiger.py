@@ -95,6 +95,11 @@ class TigerConfig(RemoteCodeConfigMixin, PretrainedConfig):
     def num_levels(self) -> int:
         return len(self.codebook_sizes)
 
+    @property
+    def generation_level_offsets(self) -> list[int]:
+        """Where ``generate()`` writes each level's codes: the tokenizer's own code tokens."""
+        return list(self.level_offsets)
+
     def validate_layout(self) -> None:
         """Raise ConfigError if the code blocks do not fit the vocabulary."""
         if len(self.level_offsets) != len(self.codebook_sizes):

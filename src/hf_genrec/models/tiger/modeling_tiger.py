@@ -33,8 +33,11 @@ from transformers.models.t5.modeling_t5 import (
 
 from ...errors import CheckpointMismatchError, InvalidInputError
 from ..fast_dropout import use_fast_dropout
-from ..t5_level_decoding import T5LevelCache, decode_level, encode_packed
+from ..generate_recommend import GenerateRecommendMixin
+from ..publishing import PublishWithCardMixin
+from ..t5_level_decoding import T5LevelCache, decode_level, embedding_rows, encode_packed, is_plain
 from .configuration_tiger import TigerConfig
+from .processing_tiger import TigerProcessor
 
 
 def _neg(dtype: torch.dtype) -> float:
@@ -81,7 +84,7 @@ class TigerPreTrainedModel(T5PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=factor * 1.0)
 
 
-class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
+class TigerForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCardMixin, TigerPreTrainedModel, GenerationMixin):
     """TIGER generative retriever: history code tokens in, the next item's code tokens out."""
 
     _input_embedding_ties = {
@@ -93,6 +96,8 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
     accepts_loss_kwargs = False
     # level_logits accepts encoder states with one row per user while prev_codes has one row per beam.
     level_decoding_broadcasts_encoder = True
+    # model.recommend() / load_processor() read the processor saved beside the model
+    processor_class = TigerProcessor
 
     def __init__(self, config: TigerConfig) -> None:
         super().__init__(config)
@@ -145,13 +150,15 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
     def num_levels(self) -> int:
         return self.config.num_levels
 
-    def _level_weight(self, level: int) -> torch.Tensor:
-        off, size = self.config.level_offsets[level], self.config.codebook_sizes[level]
-        return self.lm_head.weight[off : off + size]
-
     def level_scores(self, hidden: torch.Tensor, level: int) -> torch.Tensor:
-        """Raw scores of ``level``'s codes from decoder hidden states ``[..., d_model]``."""
-        return hidden @ self._level_weight(level).t()
+        """Raw scores of ``level``'s codes from decoder hidden states ``[..., d_model]``.
+
+        A plain head multiplies by its level slice only; a replaced one (an adapter) runs in full.
+        """
+        off, size = self.config.level_offsets[level], self.config.codebook_sizes[level]
+        if is_plain(self.lm_head):
+            return hidden @ self.lm_head.weight[off : off + size].t()
+        return self.lm_head(hidden)[..., off : off + size]
 
     def _full_logits(self, hidden: torch.Tensor, start: int) -> torch.Tensor:
         """Full-vocabulary logits [B, T, V]: level scores in each position's slice, a large negative elsewhere.
@@ -265,7 +272,7 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         return encode_packed(self.encoder, self.shared(input_ids), attention_mask), attention_mask
 
     def _start_embeddings(self, batch: int) -> torch.Tensor:
-        return self.shared.weight[self.config.decoder_start_token_id].expand(batch, -1)
+        return embedding_rows(self.shared, self.config.decoder_start_token_id, batch)
 
     def _code_embeddings(self, codes: torch.LongTensor, level: int) -> torch.Tensor:
         return self.shared(codes + self.config.level_offsets[level])
@@ -303,7 +310,7 @@ class TigerForGenerativeRecommendation(TigerPreTrainedModel, GenerationMixin):
         """
         from transformers import T5ForConditionalGeneration
 
-        t5 = T5ForConditionalGeneration.from_pretrained(name_or_path)
+        t5 = T5ForConditionalGeneration.from_pretrained(name_or_path, trust_remote_code=False)
         t5c = t5.config
         arch = dict(
             d_model=t5c.d_model, d_kv=t5c.d_kv, d_ff=t5c.d_ff, num_layers=t5c.num_layers,

@@ -71,7 +71,7 @@ class TigerProcessor(GenRecProcessor):
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "TigerProcessor":
         config = cls.read_config(pretrained_model_name_or_path, **kwargs)
         hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
-        tokenizer = GenRecTokenizer.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        tokenizer = GenRecTokenizer.from_pretrained(pretrained_model_name_or_path, trust_remote_code=False, **hub_kwargs)
         return cls(tokenizer, max_history=int(config["max_history"]))
 
 
