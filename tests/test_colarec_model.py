@@ -49,7 +49,8 @@ def tiny_model(features: ColaRecFeatures, **overrides) -> ColaRecForGenerativeRe
     torch.manual_seed(0)
     tree = None
     if overrides.get("code_embedding_scope") == "node":
-        tree = build_id_trie(features.table).next_state
+        trie = build_id_trie(features.table)
+        tree = [trie.dense_level(level) for level in range(trie.num_levels)]
         overrides["gid_tree_sizes"] = [t.shape[0] for t in tree[1:]] + [features.num_items]
     config = ColaRecConfig(
         vocab_size=VOCAB, num_items=features.num_items, num_users=features.num_users, codebook_sizes=[4, 4, 4],

@@ -129,6 +129,11 @@ def test_trie_levels_answer_as_the_table_says(clustered):
     last = trie.step(3, states, beyond)
     assert all((r == -1) == (not groups[s][-1]) for r, s in zip(last.tolist(), states.tolist()))
     assert torch.equal(trie.step(3, torch.full((3,), -1), torch.zeros(3, dtype=torch.long)), torch.full((3,), -1))
+    dense = trie.dense_level(3)  # the same transitions as one [prefixes, K] table, counted or not
+    size = table.codebook_sizes[3]
+    every_state = torch.arange(dense.shape[0]).repeat_interleave(size)
+    assert dense.dtype == torch.int32 and dense.shape[1] == size
+    assert torch.equal(dense.reshape(-1).long(), trie.step(3, every_state, torch.arange(size).repeat(dense.shape[0])))
     assert torch.equal(trie.step(3, states[:3], torch.tensor([-1, 10**6, 0])), torch.tensor([-1, -1, int(trie.step(3, states[2:3], torch.tensor([0]))[0])]))
 
 

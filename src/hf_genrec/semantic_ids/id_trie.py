@@ -99,6 +99,18 @@ class SemanticIdTrie:
             rows = table[safe_state] >= 0
         return rows & (state >= 0)[:, None]
 
+    def dense_level(self, level: int) -> torch.Tensor:
+        """Level ``level``'s transitions as a dense int32 table ``[num_prefixes, K]`` (-1: no such child),
+        whichever form the trie keeps it in (a model that embeds every node reads it this way)."""
+        table = self.next_state[level]
+        if not isinstance(table, CountedLevel):
+            return table
+        dense = torch.full((table.count.numel(), self.codebook_sizes[level]), -1, dtype=torch.int32, device=self.device)
+        prefix = torch.repeat_interleave(torch.arange(table.count.numel(), device=self.device), table.count)
+        code = torch.arange(table.children.numel(), device=self.device) - table.offset[prefix]
+        dense[prefix, code] = table.children.to(torch.int32)
+        return dense
+
     def state_of(self, codes: torch.Tensor) -> torch.Tensor:
         """State (or, for full IDs, item row) of code prefixes [N, l]; -1 where the prefix names no item."""
         state = torch.zeros(codes.shape[0], dtype=torch.long, device=codes.device)

@@ -92,7 +92,10 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         user_ids=training_users,
     )
     features = ColaRecFeatures(processor, dataset.train_interactions())
-    tree = build_id_trie(table).next_state if family_recipe.code_embedding_scope == "node" else None
+    tree = None
+    if family_recipe.code_embedding_scope == "node":
+        trie = build_id_trie(table)
+        tree = tuple(trie.dense_level(level) for level in range(trie.num_levels))
     config = ColaRecConfig(
         vocab_size=len(tokenizer),
         num_items=table.num_items,

@@ -263,7 +263,7 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
 
     # ------------------------------------------------------------------ GID tree (node-scoped codes)
     def set_gid_tree(self, children: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> None:
-        """Fill the tree buffers from ``SemanticIdTrie.next_state`` (one [parents, K] table a level)."""
+        """Fill the tree buffers from ``SemanticIdTrie.dense_level`` (one [parents, K] table a level)."""
         if not self.config.node_scoped_codes:
             raise InvalidInputError("set_gid_tree: this model's code embeddings are per level, not per tree node")
         for level, table in enumerate(children):
