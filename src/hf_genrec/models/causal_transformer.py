@@ -8,14 +8,25 @@ history means the same whatever the batch pads it to.  LayerNorm after each resi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.utils import ModelOutput
 
 from ..errors import InvalidInputError
 from .fast_dropout import use_fast_dropout
 
 IGNORE_INDEX = -100  # labels of positions that learn nothing
+
+
+@dataclass
+class CausalRecommenderOutput(ModelOutput):
+    """``loss`` (over the supervised positions; each family says which) and the last layer's ``hidden_states`` [B, T, d]."""
+
+    loss: torch.FloatTensor | None = None
+    hidden_states: torch.FloatTensor | None = None
 
 
 class CausalBlock(nn.Module):
@@ -115,4 +126,4 @@ def init_sequence_model_weights(module: nn.Module, std: float) -> None:
         init.zeros_(module.bias)
 
 
-__all__ = ["CausalBlock", "CausalTransformer", "IGNORE_INDEX", "init_sequence_model_weights"]
+__all__ = ["CausalBlock", "CausalRecommenderOutput", "CausalTransformer", "IGNORE_INDEX", "init_sequence_model_weights"]

@@ -3,7 +3,7 @@ registered as family "rpg"."""
 
 from .configuration_rpg import RPGConfig
 from .family import RPG, RPGRecipe
-from .modeling_rpg import RPGForGenerativeRecommendation, RPGOutput, RPGPreTrainedModel
+from .modeling_rpg import RPGForGenerativeRecommendation, RPGPreTrainedModel
 from .processing_rpg import RPGProcessor
 
-__all__ = ["RPG", "RPGConfig", "RPGForGenerativeRecommendation", "RPGOutput", "RPGPreTrainedModel", "RPGProcessor", "RPGRecipe"]
+__all__ = ["RPG", "RPGConfig", "RPGForGenerativeRecommendation", "RPGPreTrainedModel", "RPGProcessor", "RPGRecipe"]

@@ -16,27 +16,16 @@ items borrow from similar ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
 
 from ...errors import InvalidInputError
-from ..causal_transformer import IGNORE_INDEX, CausalTransformer, init_sequence_model_weights
+from ..causal_transformer import IGNORE_INDEX, CausalRecommenderOutput, CausalTransformer, init_sequence_model_weights
 from ..publishing import PublishWithCardMixin
 from .configuration_rpg import RPGConfig
-
-
-@dataclass
-class RPGOutput(ModelOutput):
-    """``loss`` (mean cross-entropy over the digits of the supervised positions) and ``hidden_states`` [B, T, d]."""
-
-    loss: torch.FloatTensor | None = None
-    hidden_states: torch.FloatTensor | None = None
 
 
 class RPGPreTrainedModel(PreTrainedModel):
@@ -121,7 +110,7 @@ class RPGForGenerativeRecommendation(PublishWithCardMixin, RPGPreTrainedModel):
         labels: torch.LongTensor | None = None,
         return_dict: bool | None = None,
         **kwargs,
-    ) -> RPGOutput:
+    ) -> CausalRecommenderOutput:
         hidden = self.encode(input_ids, attention_mask)
         loss = None
         if labels is not None:
@@ -131,7 +120,7 @@ class RPGForGenerativeRecommendation(PublishWithCardMixin, RPGPreTrainedModel):
             logits = self.digit_logits(hidden[supervised])
             targets = self.item_codes[labels[supervised] - 1]
             loss = F.cross_entropy(logits.reshape(-1, self.config.codebook_size), targets.reshape(-1))
-        return RPGOutput(loss=loss, hidden_states=hidden)
+        return CausalRecommenderOutput(loss=loss, hidden_states=hidden)
 
     # ------------------------------------------------------------------ ranking
     @torch.no_grad()
@@ -142,4 +131,4 @@ class RPGForGenerativeRecommendation(PublishWithCardMixin, RPGPreTrainedModel):
         return F.embedding_bag(self._item_tokens()[1:], per_token, mode="sum").T
 
 
-__all__ = ["RPGForGenerativeRecommendation", "RPGOutput", "RPGPreTrainedModel"]
+__all__ = ["RPGForGenerativeRecommendation", "RPGPreTrainedModel"]

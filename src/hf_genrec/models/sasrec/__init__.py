@@ -2,14 +2,13 @@
 
 from .configuration_sasrec import SASRecConfig
 from .family import SASREC, SASRecRecipe
-from .modeling_sasrec import SASRecForSequentialRecommendation, SASRecOutput, SASRecPreTrainedModel
+from .modeling_sasrec import SASRecForSequentialRecommendation, SASRecPreTrainedModel
 from .processing_sasrec import SASRecProcessor
 
 __all__ = [
     "SASREC",
     "SASRecConfig",
     "SASRecForSequentialRecommendation",
-    "SASRecOutput",
     "SASRecPreTrainedModel",
     "SASRecProcessor",
     "SASRecRecipe",

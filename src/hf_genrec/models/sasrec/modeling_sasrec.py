@@ -9,26 +9,15 @@ ranking is exact, over the whole catalogue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.utils import ModelOutput
 
 from ...errors import InvalidInputError
-from ..causal_transformer import IGNORE_INDEX, CausalTransformer, init_sequence_model_weights
+from ..causal_transformer import IGNORE_INDEX, CausalRecommenderOutput, CausalTransformer, init_sequence_model_weights
 from ..publishing import PublishWithCardMixin
 from .configuration_sasrec import SASRecConfig
-
-
-@dataclass
-class SASRecOutput(ModelOutput):
-    """``loss`` (cross-entropy of the supervised positions) and the last layer's ``hidden_states`` [B, T, d]."""
-
-    loss: torch.FloatTensor | None = None
-    hidden_states: torch.FloatTensor | None = None
 
 
 class SASRecPreTrainedModel(PreTrainedModel):
@@ -78,7 +67,7 @@ class SASRecForSequentialRecommendation(PublishWithCardMixin, SASRecPreTrainedMo
         labels: torch.LongTensor | None = None,
         return_dict: bool | None = None,
         **kwargs,
-    ) -> SASRecOutput:
+    ) -> CausalRecommenderOutput:
         hidden = self.encode(input_ids, attention_mask)
         loss = None
         if labels is not None:
@@ -86,7 +75,7 @@ class SASRecForSequentialRecommendation(PublishWithCardMixin, SASRecPreTrainedMo
             if not bool(supervised.any()):
                 raise InvalidInputError("labels supervise no position (all -100)")
             loss = self.loss(hidden[supervised], labels[supervised] - 1)
-        return SASRecOutput(loss=loss, hidden_states=hidden)
+        return CausalRecommenderOutput(loss=loss, hidden_states=hidden)
 
     def loss(self, hidden: torch.Tensor, targets: torch.LongTensor) -> torch.Tensor:
         """Cross-entropy of target item rows over the catalogue (``full``) or over the target and
@@ -107,4 +96,4 @@ class SASRecForSequentialRecommendation(PublishWithCardMixin, SASRecPreTrainedMo
         return self.encode(input_ids, attention_mask)[:, -1] @ self.output_embeddings().T
 
 
-__all__ = ["SASRecForSequentialRecommendation", "SASRecOutput", "SASRecPreTrainedModel"]
+__all__ = ["SASRecForSequentialRecommendation", "SASRecPreTrainedModel"]
