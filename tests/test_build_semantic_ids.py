@@ -130,3 +130,20 @@ def test_cli_on_a_small_real_catalogue(data_dir, minilm_path, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["method"] == "rqkmeans" and result["embedding_seconds"] < 5  # warm cache
     assert RQKMeansTokenizer.from_pretrained(tmp_path / "km").semantic_id_table.num_items == 300
+
+    # the output folder follows the training's rules: a user's files are never replaced
+    kmeans_args = ["build-semantic-ids", "--dataset", "beauty-mini", "--data-dir", str(tmp_path / "data"), "--config", str(recipe),
+                   "--method", "rqkmeans", "--cache-dir", str(tmp_path / "cache")]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "semantic_ids.json").write_text("my own table")
+    assert main(kmeans_args + ["--output", str(mine)]) == 2
+    assert "output_dir is not empty (semantic_ids.json)" in capsys.readouterr().err
+    assert (mine / "semantic_ids.json").read_text() == "my own table" and sorted(p.name for p in mine.iterdir()) == ["semantic_ids.json"]
+    built = (tmp_path / "km" / "semantic_ids.json").read_bytes()
+    assert main(kmeans_args + ["--output", str(tmp_path / "km")]) == 0  # the same command again: its own folder
+    assert (tmp_path / "km" / "semantic_ids.json").read_bytes() == built
+    capsys.readouterr()
+    assert main(kmeans_args + ["--output", str(tmp_path / "km"), "--seed", "7"]) == 2  # other arguments: not its folder
+    assert "argument" in capsys.readouterr().err
+    assert main(kmeans_args + ["--output", str(tmp_path / "km"), "--seed", "7", "--overwrite-output-dir"]) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..recipes.item_tokenizer_recipe import METHODS
+from .output_claims import add_overwrite_argument, claim_command_output
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,22 +28,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="item text encoder: sentence-transformers id/path, LLM checkpoint, or a LoRA adapter directory "
         "from finetune-item-encoder (overrides the recipe's encoder)",
     )
+    add_overwrite_argument(parser)
     parser.set_defaults(func=run_build_semantic_ids)
 
 
 def run_build_semantic_ids(args: argparse.Namespace) -> dict:
     from ..item_tokenizers.build import build_semantic_ids
 
-    return build_semantic_ids(
-        dataset_name=args.dataset,
-        data_dir=args.data_dir,
-        method=args.method,
-        recipe_path=args.config,
-        output_dir=args.output,
-        device=args.device,
-        plot_path=args.plot,
-        num_train_epochs=args.epochs,
-        seed=args.seed,
-        embedding_cache_dir=args.cache_dir,
-        encoder=args.encoder,
-    ).summary
+    arguments = ("dataset", "method", "epochs", "seed", "encoder")
+    with claim_command_output("build-semantic-ids", args, arguments):
+        return build_semantic_ids(
+            dataset_name=args.dataset,
+            data_dir=args.data_dir,
+            method=args.method,
+            recipe_path=args.config,
+            output_dir=args.output,
+            device=args.device,
+            plot_path=args.plot,
+            num_train_epochs=args.epochs,
+            seed=args.seed,
+            embedding_cache_dir=args.cache_dir,
+            encoder=args.encoder,
+        ).summary

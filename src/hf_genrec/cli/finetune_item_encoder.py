@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .output_claims import add_overwrite_argument, claim_command_output
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -28,6 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-pairs", type=int, default=None, help="held-out pairs for the before/after measure")
     parser.add_argument("--seed", type=int, default=None, help="overrides the recipe's seed")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: CUDA when available")
+    add_overwrite_argument(parser)
     parser.set_defaults(func=run_finetune_item_encoder)
 
 
@@ -48,5 +51,7 @@ def run_finetune_item_encoder(args: argparse.Namespace) -> dict:
         use_cpu=True if args.device == "cpu" else None,
         output_dir=args.output,
     )
-    _, summary = train_item_encoder_lora(recipe, training_args, args.output)
+    arguments = ("dataset", "base_model", "base_model_id", "pooling", "max_steps", "eval_pairs", "seed")
+    with claim_command_output("finetune-item-encoder", args, arguments):
+        _, summary = train_item_encoder_lora(recipe, training_args, args.output)
     return summary
