@@ -80,6 +80,14 @@ class RunMarker:
         return "; ".join(found[:4]) + ("; ..." if len(found) > 4 else "") if found else "its marker is of another run"
 
 
+def file_digest(path: str | os.PathLike, what: str) -> str:
+    """A short digest of a file's bytes (part of a run's identity); a ConfigError naming ``what`` when unreadable."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+
+
 def read_marker(folder: str | os.PathLike) -> dict[str, Any] | None:
     """The run marker of a folder, or ``None`` when it has none (or an unreadable one: then it is nobody's)."""
     path = Path(folder) / RUN_MARKER_FILE

@@ -8,13 +8,11 @@ while the command writes, so a user's files and a concurrent command's are never
 from __future__ import annotations
 
 import argparse
-import hashlib
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ConfigError
-from ..output_folders import RunMarker, claim_output_folder
+from ..output_folders import RunMarker, claim_output_folder, file_digest
 
 
 def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
@@ -28,16 +26,9 @@ def claim_command_output(command: str, args: argparse.Namespace, argument_names:
     marker = RunMarker({
         "command": command,
         "arguments": {name: getattr(args, name) for name in argument_names},
-        "recipe_file": _file_digest(args.config) if getattr(args, "config", None) else None,
+        "recipe_file": file_digest(args.config, "recipe") if getattr(args, "config", None) else None,
     })
     return claim_output_folder(args.output, marker, overwrite=args.overwrite_output_dir)
-
-
-def _file_digest(path: str) -> str:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the recipe ({exc.strerror or exc})") from None
 
 
 __all__ = ["add_overwrite_argument", "claim_command_output"]

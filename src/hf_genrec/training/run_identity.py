@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 from ..data import RecDataset
-from ..errors import ConfigError
-from ..output_folders import RunMarker
+from ..output_folders import RunMarker, file_digest
 from ..semantic_ids.id_table import SemanticIdTable
 
 # recipe keys that say where things are, not what they are (their content is digested instead)
@@ -28,15 +26,8 @@ def run_marker(parsed: Any, dataset: RecDataset) -> RunMarker:
         "recipe": {key: value for key, value in parsed.values.items() if key not in LOCATION_KEYS},
         "dataset": dataset_digest(dataset),
         "semantic_id_table": _digest(SemanticIdTable.load(recipe.semantic_ids).to_dict()) if recipe.semantic_ids else None,
-        "item_tokenizer_recipe": _file_digest(recipe.semantic_id_recipe) if recipe.semantic_id_recipe else None,
+        "item_tokenizer_recipe": file_digest(recipe.semantic_id_recipe, "item-tokenizer recipe") if recipe.semantic_id_recipe else None,
     })
-
-
-def _file_digest(path: str) -> str:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the item-tokenizer recipe ({exc.strerror or exc})") from None
 
 
 def dataset_digest(dataset: RecDataset) -> str:
