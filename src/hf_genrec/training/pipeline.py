@@ -140,8 +140,22 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
                                    item_ids=components.processor.item_ids, data_report=data_report.get("test"))
         if args.push_to_hub:
             result["hub_url"] = trainer.push_to_hub()
+    _leave_process_group()
     result["seconds"] = round(time.time() - started, 1)
     return result
+
+
+def _leave_process_group() -> None:
+    """In a distributed launch, wait for every rank, then close the process group.
+
+    A rank that exits while another still writes closes its gloo connections under the other's
+    feet, and a process group left to interpreter exit can abort the process (SIGABRT).
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _output_dir(parsed: ParsedRecipe) -> Path:
