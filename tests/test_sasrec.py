@@ -187,14 +187,23 @@ assert importlib.util.find_spec("hf_genrec") is None
 from transformers import AutoModel
 model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
 ids = torch.tensor(json.loads(sys.argv[2]))
-print(json.dumps({"class": type(model).__name__, "scores": model.item_scores(ids, (ids != 0).long()).tolist()}))
+histories, exclude = json.loads(sys.argv[3])
+recs = model.recommend(histories, k=5, exclude=exclude)  # the checkpoint's own processor and exact scores
+print(json.dumps({"class": type(model).__name__, "scores": model.item_scores(ids, (ids != 0).long()).tolist(),
+                  "recommend": recs}))
 """
     processor = SASRecProcessor.from_pretrained(root / "out")
-    inputs = processor([processor.item_ids[:3], processor.item_ids[5:6]])
-    remote = _run_without_package(tmp_path, script, str(root / "out"), json.dumps(inputs["input_ids"].tolist()))
-    local = SASRecForSequentialRecommendation.from_pretrained(root / "out").eval().item_scores(**inputs)
+    histories = [processor.item_ids[:3], processor.item_ids[5:6]]
+    inputs = processor(histories)
+    model = SASRecForSequentialRecommendation.from_pretrained(root / "out").eval()
+    exclude = [[item for item, _ in model.recommend(histories, k=2)[0]], []]  # drop user 0's top two
+    remote = _run_without_package(tmp_path, script, str(root / "out"), json.dumps(inputs["input_ids"].tolist()),
+                                  json.dumps([histories, exclude]))
     assert remote["class"] == "SASRecForSequentialRecommendation"
-    torch.testing.assert_close(torch.tensor(remote["scores"]), local, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.tensor(remote["scores"]), model.item_scores(**inputs), atol=1e-5, rtol=1e-5)
+    package = hf_genrec.recommend(model, processor, histories, k=5, exclude=exclude)
+    assert [[item for item, _ in r] for r in remote["recommend"]] == [[item for item, _ in r] for r in package]
+    assert not set(exclude[0]) & {item for item, _ in remote["recommend"][0]} and len(remote["recommend"][0]) == 5
 
 
 def test_shipped_sasrec_recipes_parse():

@@ -15,7 +15,7 @@ that module is not part of the checkpoint's code, so this one uses ``generate()`
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, Sequence
 
 import torch
 from transformers import LogitsProcessorList
@@ -23,32 +23,16 @@ from transformers import LogitsProcessorList
 from ..errors import InvalidInputError
 from ..semantic_ids.constraints import SemanticIdLogitsProcessor
 from ..semantic_ids.id_trie import build_id_trie
+from .saved_processor import SavedProcessorMixin
 
 
-class GenerateRecommendMixin:
-    """Adds ``recommend`` and ``load_processor`` to a generative model (before ``PreTrainedModel`` in the bases).
+class GenerateRecommendMixin(SavedProcessorMixin):
+    """Adds ``recommend`` (and ``load_processor``) to a generative model (before ``PreTrainedModel`` in the bases).
 
     The model class sets ``processor_class`` (its family's processor; loaded from the folder or
     repo the model came from) and its config ``generation_level_offsets`` (where ``generate()``
     writes each level's codes).
     """
-
-    processor_class: ClassVar[type | None] = None
-
-    def load_processor(self, **kwargs: Any) -> Any:
-        """The processor saved beside the model (the folder or Hub repo it was loaded from), checked against its config."""
-        processor = self.__dict__.get("_genrec_processor")
-        if processor is None:
-            source = getattr(self, "name_or_path", None)
-            if not source or self.processor_class is None:
-                raise InvalidInputError(
-                    "this model was not loaded from a saved folder or repo: pass processor= (its family's processor)"
-                )
-            hub_kwargs = {k: v for k, v in kwargs.items() if k != "trust_remote_code"}
-            processor = self.processor_class.from_pretrained(source, trust_remote_code=False, **hub_kwargs)
-            processor.check_model(self.config)
-            self.__dict__["_genrec_processor"] = processor  # not a submodule: plain attribute storage
-        return processor
 
     @torch.no_grad()
     def recommend(

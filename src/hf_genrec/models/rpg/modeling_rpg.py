@@ -24,8 +24,10 @@ from transformers import initialization as init
 
 from ...errors import InvalidInputError
 from ..causal_transformer import IGNORE_INDEX, CausalRecommenderOutput, CausalTransformer, init_sequence_model_weights
+from ..exact_recommend import ExactRecommendMixin
 from ..publishing import PublishWithCardMixin
 from .configuration_rpg import RPGConfig
+from .processing_rpg import RPGProcessor
 
 
 class RPGPreTrainedModel(PreTrainedModel):
@@ -43,8 +45,10 @@ class RPGPreTrainedModel(PreTrainedModel):
             init_sequence_model_weights(module, self.config.initializer_range)
 
 
-class RPGForGenerativeRecommendation(PublishWithCardMixin, RPGPreTrainedModel):
+class RPGForGenerativeRecommendation(ExactRecommendMixin, PublishWithCardMixin, RPGPreTrainedModel):
     """RPG with tied code embeddings; ``set_item_codes`` gives it the catalogue's semantic IDs."""
+
+    processor_class = RPGProcessor
 
     def __init__(self, config: RPGConfig) -> None:
         super().__init__(config)

@@ -16,8 +16,10 @@ from transformers import PreTrainedModel
 
 from ...errors import InvalidInputError
 from ..causal_transformer import IGNORE_INDEX, CausalRecommenderOutput, CausalTransformer, init_sequence_model_weights
+from ..exact_recommend import ExactRecommendMixin
 from ..publishing import PublishWithCardMixin
 from .configuration_sasrec import SASRecConfig
+from .processing_sasrec import SASRecProcessor
 
 
 class SASRecPreTrainedModel(PreTrainedModel):
@@ -31,8 +33,10 @@ class SASRecPreTrainedModel(PreTrainedModel):
         init_sequence_model_weights(module, self.config.initializer_range)
 
 
-class SASRecForSequentialRecommendation(PublishWithCardMixin, SASRecPreTrainedModel):
+class SASRecForSequentialRecommendation(ExactRecommendMixin, PublishWithCardMixin, SASRecPreTrainedModel):
     """SASRec with tied input / output item embeddings and a softmax over the catalogue."""
+
+    processor_class = SASRecProcessor
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__(config)
