@@ -146,16 +146,16 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
 
 
 def _leave_process_group() -> None:
-    """In a distributed launch, wait for every rank, then close the process group.
+    """In a distributed launch, wait until every rank is done before any returns.
 
     A rank that exits while another still writes closes its gloo connections under the other's
-    feet, and a process group left to interpreter exit can abort the process (SIGABRT).
+    feet, which aborted the other (SIGABRT).  The group is not destroyed here: the trainer's
+    objects still hold it, and destroying it first hung their clean-up under FSDP.
     """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-        dist.destroy_process_group()
 
 
 def _output_dir(parsed: ParsedRecipe) -> Path:
