@@ -106,6 +106,17 @@ class CausalTransformer(nn.Module):
         return self.final_norm(x)
 
 
+def supervised_positions(hidden: torch.Tensor, labels: torch.LongTensor) -> tuple[torch.Tensor, torch.LongTensor]:
+    """States ``[N, d]`` at the supervised positions of ``labels`` and their target item rows (label - 1).
+
+    InvalidInputError when no position is supervised (a loss over nothing would be NaN).
+    """
+    supervised = labels != IGNORE_INDEX
+    if not bool(supervised.any()):
+        raise InvalidInputError("labels supervise no position (all -100)")
+    return hidden[supervised], labels[supervised] - 1
+
+
 def init_sequence_model_weights(module: nn.Module, std: float) -> None:
     """Normal(0, std) weights, zero biases, unit LayerNorms, a zero padding row (the item-sequence families' init).
 
@@ -126,4 +137,4 @@ def init_sequence_model_weights(module: nn.Module, std: float) -> None:
         init.zeros_(module.bias)
 
 
-__all__ = ["CausalBlock", "CausalRecommenderOutput", "CausalTransformer", "IGNORE_INDEX", "init_sequence_model_weights"]
+__all__ = ["CausalBlock", "CausalRecommenderOutput", "supervised_positions", "CausalTransformer", "IGNORE_INDEX", "init_sequence_model_weights"]

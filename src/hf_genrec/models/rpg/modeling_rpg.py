@@ -23,7 +23,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from ...errors import InvalidInputError
-from ..causal_transformer import IGNORE_INDEX, CausalRecommenderOutput, CausalTransformer, init_sequence_model_weights
+from ..causal_transformer import CausalRecommenderOutput, CausalTransformer, init_sequence_model_weights, supervised_positions
 from ..exact_recommend import ExactRecommendMixin
 from ..publishing import PublishWithCardMixin
 from .configuration_rpg import RPGConfig
@@ -118,11 +118,9 @@ class RPGForGenerativeRecommendation(ExactRecommendMixin, PublishWithCardMixin, 
         hidden = self.encode(input_ids, attention_mask)
         loss = None
         if labels is not None:
-            supervised = labels != IGNORE_INDEX
-            if not bool(supervised.any()):
-                raise InvalidInputError("labels supervise no position (all -100)")
-            logits = self.digit_logits(hidden[supervised])
-            targets = self.item_codes[labels[supervised] - 1]
+            states, rows = supervised_positions(hidden, labels)
+            logits = self.digit_logits(states)
+            targets = self.item_codes[rows]
             loss = F.cross_entropy(logits.reshape(-1, self.config.codebook_size), targets.reshape(-1))
         return CausalRecommenderOutput(loss=loss, hidden_states=hidden)
 

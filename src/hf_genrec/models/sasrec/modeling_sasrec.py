@@ -15,7 +15,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from ...errors import InvalidInputError
-from ..causal_transformer import IGNORE_INDEX, CausalRecommenderOutput, CausalTransformer, init_sequence_model_weights
+from ..causal_transformer import CausalRecommenderOutput, CausalTransformer, init_sequence_model_weights, supervised_positions
 from ..exact_recommend import ExactRecommendMixin
 from ..publishing import PublishWithCardMixin
 from .configuration_sasrec import SASRecConfig
@@ -75,10 +75,7 @@ class SASRecForSequentialRecommendation(ExactRecommendMixin, PublishWithCardMixi
         hidden = self.encode(input_ids, attention_mask)
         loss = None
         if labels is not None:
-            supervised = labels != IGNORE_INDEX
-            if not bool(supervised.any()):
-                raise InvalidInputError("labels supervise no position (all -100)")
-            loss = self.loss(hidden[supervised], labels[supervised] - 1)
+            loss = self.loss(*supervised_positions(hidden, labels))
         return CausalRecommenderOutput(loss=loss, hidden_states=hidden)
 
     def loss(self, hidden: torch.Tensor, targets: torch.LongTensor) -> torch.Tensor:
