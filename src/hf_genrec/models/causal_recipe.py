@@ -1,11 +1,15 @@
-"""Recipe fields of the item-sequence families (SASRec, RPG): one causal-stack shape for both."""
+"""Recipe fields of the item-sequence families (SASRec, RPG): one causal-stack shape for both, and what they train on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data import RecDataset
 from ..recipes.genrec_recipe import FamilyRecipe, check_non_negative
+from .item_sequences import ItemSequenceCollator, ItemSequenceProcessor, sequence_examples
+from .processing_utils import with_length_column
+from .registry import FamilyComponents
 
 
 @dataclass
@@ -35,4 +39,15 @@ class CausalTransformerRecipe(FamilyRecipe):
         return ()
 
 
-__all__ = ["CausalTransformerRecipe"]
+def item_sequence_components(model: Any, processor: ItemSequenceProcessor, dataset: RecDataset,
+                             max_history: int) -> FamilyComponents:
+    """A causal family's components: every position of each training sequence (length-grouped rows) and its collator."""
+    return FamilyComponents(
+        model=model,
+        processor=processor,
+        train_dataset=with_length_column(sequence_examples(dataset.train_sequences(), max_history)),
+        train_collator=ItemSequenceCollator(processor),
+    )
+
+
+__all__ = ["CausalTransformerRecipe", "item_sequence_components"]

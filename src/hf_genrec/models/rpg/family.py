@@ -10,10 +10,8 @@ from datasets import DatasetDict
 
 from ...data import RecDataset
 from ...errors import ConfigError
-from ..causal_recipe import CausalTransformerRecipe
+from ..causal_recipe import CausalTransformerRecipe, item_sequence_components
 from ...semantic_ids.id_table import SemanticIdTable
-from ..item_sequences import ItemSequenceCollator, sequence_examples
-from ..processing_utils import with_length_column
 from ..registry import FamilyComponents, ModelFamily, register_family
 from .configuration_rpg import INPUT_AGGREGATIONS, RPGConfig
 from .modeling_rpg import RPGForGenerativeRecommendation
@@ -51,12 +49,7 @@ def build_rpg(recipe: Any, family_recipe: RPGRecipe, dataset: RecDataset, splits
     )
     model = RPGForGenerativeRecommendation(config)
     model.set_item_codes(torch.as_tensor(processor.item_codes))
-    return FamilyComponents(
-        model=model,
-        processor=processor,
-        train_dataset=with_length_column(sequence_examples(dataset.train_sequences(), recipe.max_history)),
-        train_collator=ItemSequenceCollator(processor),
-    )
+    return item_sequence_components(model, processor, dataset, recipe.max_history)
 
 
 RPG = register_family(

@@ -10,12 +10,10 @@ from datasets import DatasetDict
 from ...data import RecDataset
 from ...errors import ConfigError
 from ...recipes.genrec_recipe import check_non_negative
-from ..causal_recipe import CausalTransformerRecipe
-from ..processing_utils import with_length_column
+from ..causal_recipe import CausalTransformerRecipe, item_sequence_components
 from ..registry import FamilyComponents, ModelFamily, register_family
 from .configuration_sasrec import LOSSES, SASRecConfig
 from .modeling_sasrec import SASRecForSequentialRecommendation
-from ..item_sequences import ItemSequenceCollator, sequence_examples
 from .processing_sasrec import SASRecProcessor
 
 
@@ -46,12 +44,7 @@ def build_sasrec(recipe: Any, family_recipe: SASRecRecipe, dataset: RecDataset, 
     config = SASRecConfig(
         num_items=len(processor.item_ids), max_position_embeddings=recipe.max_history, **family_recipe.config_kwargs()
     )
-    return FamilyComponents(
-        model=SASRecForSequentialRecommendation(config),
-        processor=processor,
-        train_dataset=with_length_column(sequence_examples(dataset.train_sequences(), recipe.max_history)),
-        train_collator=ItemSequenceCollator(processor),
-    )
+    return item_sequence_components(SASRecForSequentialRecommendation(config), processor, dataset, recipe.max_history)
 
 
 SASREC = register_family(
