@@ -214,7 +214,7 @@ def test_flattening_rewrites_package_imports_and_rejects_clashes():
         "hf_genrec.models.fast_dropout",
         "hf_genrec.models.t5_level_decoding",
         "hf_genrec.models.generate_recommend",  # model.recommend(): constrained generate() over the ID table
-        "hf_genrec.models.saved_processor",  # model.load_processor(): the processor saved beside the model
+        "hf_genrec.models.recommend_base",  # model.load_processor() and the argument check
         "hf_genrec.models.publishing",
         "hf_genrec.models.tiger.processing_tiger",  # the processor model.recommend() loads
         "hf_genrec.models.processing_utils",

@@ -137,7 +137,7 @@ def test_recipe_builds_opq_ids_trains_and_is_scored_by_the_shared_evaluator(trai
     assert [[i for i, _ in r] for r in recs] == [[processor.item_ids[r] for r in row] for row in ranked.tolist()]
     own = model.recommend(list(rows["history"]), k=10)  # the checkpoint's own method (remote code carries it)
     assert [[i for i, _ in r] for r in own] == [[i for i, _ in r] for r in recs]
-    assert (out / "exact_recommend.py").is_file() and (out / "saved_processor.py").is_file()
+    assert (out / "exact_recommend.py").is_file() and (out / "recommend_base.py").is_file()
     record = json.loads((out / "eval_results.json").read_text())
     assert record["ndcg@10"] == result["test_ndcg@10"]
 

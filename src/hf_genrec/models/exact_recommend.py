@@ -12,8 +12,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..errors import InvalidInputError
-from .saved_processor import SavedProcessorMixin
+from .recommend_base import SavedProcessorMixin, check_recommend_arguments
 
 
 class ExactRecommendMixin(SavedProcessorMixin):
@@ -35,13 +34,7 @@ class ExactRecommendMixin(SavedProcessorMixin):
         """
         processor = processor if processor is not None else self.load_processor()
         item_ids = list(processor.item_ids)
-        for name, value in (("k", k), ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-        if k > len(item_ids):
-            raise InvalidInputError(f"k={k} is larger than the catalogue ({len(item_ids)} items)")
-        if exclude is not None and len(exclude) != len(histories):
-            raise InvalidInputError(f"{len(exclude)} exclude lists for {len(histories)} histories")
+        check_recommend_arguments(histories, k, batch_size, exclude, len(item_ids))
         row_of = {item: row for row, item in enumerate(item_ids)}
         if self.training:
             self.eval()

@@ -20,10 +20,9 @@ from typing import Any, Sequence
 import torch
 from transformers import LogitsProcessorList
 
-from ..errors import InvalidInputError
 from ..semantic_ids.constraints import SemanticIdLogitsProcessor
 from ..semantic_ids.id_trie import build_id_trie
-from .saved_processor import SavedProcessorMixin
+from .recommend_base import SavedProcessorMixin, check_recommend_arguments
 
 
 class GenerateRecommendMixin(SavedProcessorMixin):
@@ -53,7 +52,7 @@ class GenerateRecommendMixin(SavedProcessorMixin):
         """
         processor = processor if processor is not None else self.load_processor()
         table = processor.semantic_id_table
-        _check_arguments(histories, k, num_beams, user_ids, exclude, batch_size, table.num_items)
+        check_recommend_arguments(histories, k, batch_size, exclude, table.num_items, num_beams=num_beams, user_ids=user_ids)
         levels = table.num_levels
         offsets = torch.as_tensor(list(self.config.generation_level_offsets), dtype=torch.long, device=self.device)
         trie = build_id_trie(table, self.device)
@@ -79,22 +78,6 @@ class GenerateRecommendMixin(SavedProcessorMixin):
                           if row >= 0 and item_ids[row] not in dropped]
                 results.append(ranked[:k])
         return results
-
-
-def _check_arguments(histories, k, num_beams, user_ids, exclude, batch_size, num_items: int) -> None:
-    for name, value in (("k", k), ("num_beams", num_beams), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    if k > num_beams:
-        raise InvalidInputError(f"k={k} is larger than num_beams={num_beams}")
-    if k > num_items:
-        raise InvalidInputError(f"k={k} is larger than the catalogue ({num_items} items)")
-    for name, values in (("user ids", user_ids), ("exclude lists", exclude)):
-        if values is not None and len(values) != len(histories):
-            raise InvalidInputError(f"{len(values)} {name} for {len(histories)} histories")
-    for i, history in enumerate(histories):
-        if len(history) == 0:
-            raise InvalidInputError(f"history {i} is empty: at least one item is needed")
 
 
 __all__ = ["GenerateRecommendMixin"]
