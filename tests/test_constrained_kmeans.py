@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hf_genrec.errors import InvalidInputError
-from hf_genrec.item_tokenizers.constrained_kmeans import capacity_assign, colarec_semantic_ids, constrained_kmeans, hierarchical_constrained_kmeans
+from hf_genrec.item_tokenizers.constrained_kmeans import (
+    capacity_assign,
+    colarec_semantic_ids,
+    constrained_kmeans,
+    fewest_levels,
+    hierarchical_constrained_kmeans,
+)
 from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
 
@@ -103,3 +110,20 @@ def test_paper_configuration_on_a_catalogue_sized_cloud():
     assert max(Counter(codes[:, 0].tolist()).values()) <= 1024
     assert max(Counter(map(tuple, codes[:, :2].tolist())).values()) <= 32
     assert len(set(codes[:, 0].tolist())) == 32
+
+
+def test_gid_levels_are_derived_from_the_catalogue_size():
+    """A ColaRec recipe without gid_levels gets the fewest levels that hold the catalogue, so a larger category
+    than the tuned ones still gets a unique GID for every item instead of a refusal."""
+    from hf_genrec.models.colarec.family import ColaRecRecipe
+    from hf_genrec.training.recipe_loading import parse_recipe
+
+    assert fewest_levels(10_429, 32) == 3 and fewest_levels(32**3, 32) == 3 and fewest_levels(32**3 + 1, 32) == 4
+    assert fewest_levels(5, 32) == 2  # a prefix and a leaf index, however small the catalogue
+    assert ColaRecRecipe(gid_clusters=8).semantic_id_overrides(600)["num_levels"] == 4  # 600 > 8^3
+    assert ColaRecRecipe(gid_clusters=8, gid_levels=3).semantic_id_overrides(600)["num_levels"] == 3  # set: kept
+    parsed = parse_recipe(str(Path(__file__).parents[1] / "training_args" / "colarec-phones-cpu.yaml"))
+    assert parsed.family_recipe.gid_levels is None
+    assert parsed.family_recipe.semantic_id_overrides(10_429)["num_levels"] == 3  # the figures in BENCHMARKS.md
+    codes = hierarchical_constrained_kmeans(np.random.default_rng(0).normal(size=(600, 4)), levels=fewest_levels(600, 8), clusters=8)
+    assert len({tuple(row) for row in codes.tolist()}) == 600

@@ -84,6 +84,17 @@ def constrained_kmeans(
     return labels
 
 
+def fewest_levels(num_items: int, clusters: int) -> int:
+    """The fewest levels whose ``clusters ** levels`` distinct paths hold ``num_items`` items (at least 2: a
+    prefix to decode and a leaf index)."""
+    if clusters < 2:
+        raise InvalidInputError(f"need clusters >= 2, got {clusters}")
+    levels, capacity = 2, clusters**2
+    while capacity < num_items:
+        levels, capacity = levels + 1, capacity * clusters
+    return levels
+
+
 def hierarchical_constrained_kmeans(
     embeddings: np.ndarray, levels: int = 3, clusters: int = 32, seed: int = 0, max_iter: int = 50
 ) -> np.ndarray:
@@ -134,4 +145,4 @@ def colarec_semantic_ids(
     return SemanticIdTable(item_ids, codes, [clusters] * levels, content_levels=levels, method=METHOD)
 
 
-__all__ = ["capacity_assign", "colarec_semantic_ids", "constrained_kmeans", "hierarchical_constrained_kmeans"]
+__all__ = ["capacity_assign", "colarec_semantic_ids", "constrained_kmeans", "fewest_levels", "hierarchical_constrained_kmeans"]

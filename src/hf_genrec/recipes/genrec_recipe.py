@@ -42,8 +42,9 @@ class GenRecRecipe:
 class FamilyRecipe:
     """Base of every family's own recipe dataclass (registered with the family)."""
 
-    def semantic_id_overrides(self) -> dict:
-        """Item-tokenizer recipe fields this family sets (e.g. ColaRec's GID shape); none by default."""
+    def semantic_id_overrides(self, num_items: int) -> dict:
+        """Item-tokenizer recipe fields this family sets for a catalogue of ``num_items`` (e.g. ColaRec's GID
+        shape); none by default."""
         return {}
 
     def checkpoint_semantic_ids(self) -> str | None:

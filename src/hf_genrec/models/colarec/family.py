@@ -12,6 +12,7 @@ from datasets import DatasetDict
 from ...data import RecDataset
 from ...errors import ConfigError
 from ...item_tokenizers.colarec_gids import LIGHTGCN_FILE
+from ...item_tokenizers.constrained_kmeans import fewest_levels
 from ...item_tokenizers.lightgcn import LightGCNResult
 from ...recipes.genrec_recipe import check_non_negative
 from ...semantic_ids.id_table import SemanticIdTable
@@ -31,7 +32,10 @@ class ColaRecRecipe(T5ShapeRecipe):
 
     lightgcn_epochs: int = field(default=20, metadata={"help": "LightGCN epochs (BPR on training interactions)"})
     lightgcn_dim: int = 64
-    gid_levels: int = 3
+    gid_levels: int | None = field(
+        default=None,
+        metadata={"help": "GID levels; None: the fewest whose gid_clusters ** levels IDs hold the catalogue (3 for ColaRec's datasets)"},
+    )
     gid_clusters: int = field(default=32, metadata={"help": "clusters a level of the constrained k-means GIDs"})
     text_vocab_size: int = field(default=8000, metadata={"help": "Unigram text vocabulary trained on item texts"})
     max_items_per_user: int = 20
@@ -74,9 +78,10 @@ class ColaRecRecipe(T5ShapeRecipe):
             seed=seed,
         )
 
-    def semantic_id_overrides(self) -> dict[str, Any]:
-        """The item-tokenizer recipe fields of ColaRec's GIDs (``colarec-kmeans``)."""
-        return {"num_levels": self.gid_levels, "codebook_size": self.gid_clusters,
+    def semantic_id_overrides(self, num_items: int) -> dict[str, Any]:
+        """The item-tokenizer recipe fields of ColaRec's GIDs (``colarec-kmeans``) for ``num_items`` items."""
+        levels = self.gid_levels if self.gid_levels is not None else fewest_levels(num_items, self.gid_clusters)
+        return {"num_levels": levels, "codebook_size": self.gid_clusters,
                 "lightgcn_epochs": self.lightgcn_epochs, "lightgcn_dim": self.lightgcn_dim}
 
 
