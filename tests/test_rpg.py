@@ -12,7 +12,7 @@ import yaml
 
 import hf_genrec
 from genrec_fixtures import write_beauty_slice
-from hf_genrec.errors import CheckpointMismatchError, InvalidInputError
+from hf_genrec.errors import CheckpointMismatchError, ConfigError, InvalidInputError
 from hf_genrec.generation.ranking import rank_batch
 from hf_genrec.item_tokenizers.opq import OPQConfig, OPQTokenizer
 from hf_genrec.models.item_sequences import ItemSequenceCollator, sequence_examples
@@ -75,6 +75,34 @@ def test_loss_is_the_mean_digit_cross_entropy_and_scores_are_id_log_probabilitie
     for row, codes in enumerate(model.item_codes[:7].tolist()):
         expected = sum(log_probs[:, j, c] for j, c in enumerate(codes))
         torch.testing.assert_close(scores[:, row], expected)
+
+
+def test_item_loss_is_a_catalogue_softmax_over_mean_digit_logits_at_sampled_positions():
+    """The item loss ranks whole items as item_scores does (up to a per-history constant) and, past
+    item_loss_positions, is computed at a random subset of positions."""
+    model, processor = _model_and_processor()
+    rows = sequence_examples({1: [100, 101, 102, 103], 2: [110, 111, 125]}, max_history=6).to_list()
+    batch = ItemSequenceCollator(processor)(rows)
+    digit_only = model(**batch).loss
+    model.config.item_loss_weight = 0.5
+    hidden = model.encode(batch["input_ids"], batch["attention_mask"])
+    supervised = batch["labels"] != -100
+    logits = model.digit_logits(hidden[supervised])
+    targets = batch["labels"][supervised] - 1
+    item_logits = torch.stack([logits[:, j, model.item_codes[:, j]] for j in range(5)]).mean(0)  # [N, items]
+    torch.testing.assert_close(model(**batch).loss, digit_only + 0.5 * F.cross_entropy(item_logits, targets))
+    log_probs = F.log_softmax(logits, -1)
+    id_log_probs = torch.stack([log_probs[:, j, model.item_codes[:, j]] for j in range(5)]).sum(0)
+    gap = id_log_probs - 5 * item_logits  # the same order as the ranking: a constant a history
+    torch.testing.assert_close(gap, gap[:, :1].expand_as(gap))
+    model.config.item_loss_positions = 2  # 5 supervised positions: two sampled
+    torch.manual_seed(3)
+    sampled = model.item_loss(logits, targets)
+    per_position = F.cross_entropy(item_logits, targets, reduction="none")
+    assert any(torch.isclose(sampled, per_position[list(pair)].mean()) for pair in [(a, b) for a in range(5) for b in range(5) if a != b])
+    assert not torch.isclose(sampled, per_position.mean())
+    with pytest.raises(ConfigError, match="item_loss_weight must be >= 0"):
+        RPGConfig(item_loss_weight=-1.0)
 
 
 def test_heads_start_as_identity_and_codes_are_checked():

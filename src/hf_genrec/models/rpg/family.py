@@ -10,6 +10,7 @@ from datasets import DatasetDict
 
 from ...data import RecDataset
 from ...errors import ConfigError
+from ...recipes.genrec_recipe import check_non_negative
 from ..causal_recipe import CausalTransformerRecipe, item_sequence_components
 from ...semantic_ids.id_table import SemanticIdTable
 from ..registry import FamilyComponents, ModelFamily, register_family
@@ -27,6 +28,10 @@ class RPGRecipe(CausalTransformerRecipe):
     num_attention_heads: int = 4
     logit_temperature: float = field(default=0.03, metadata={"help": "cosine logits are divided by it"})
     input_aggregation: str = field(default="mean", metadata={"help": "an item's input: mean or sum of its code embeddings"})
+    item_loss_weight: float = field(
+        default=0.0, metadata={"help": "weight of a softmax over whole items (an item's logit: the mean of its digits') beside the digit losses"}
+    )
+    item_loss_positions: int = field(default=512, metadata={"help": "sampled positions a batch the item softmax is computed at"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -34,9 +39,11 @@ class RPGRecipe(CausalTransformerRecipe):
             raise ConfigError(f"logit_temperature must be > 0, got {self.logit_temperature}")
         if self.input_aggregation not in INPUT_AGGREGATIONS:
             raise ConfigError(f"input_aggregation must be one of {INPUT_AGGREGATIONS}, got {self.input_aggregation!r}")
+        check_non_negative(self, ("item_loss_weight",))
+        check_non_negative(self, ("item_loss_positions",), minimum=1)
 
     def family_config_fields(self) -> tuple[str, ...]:
-        return ("logit_temperature", "input_aggregation")
+        return ("logit_temperature", "input_aggregation", "item_loss_weight", "item_loss_positions")
 
 
 def build_rpg(recipe: Any, family_recipe: RPGRecipe, dataset: RecDataset, splits: DatasetDict,

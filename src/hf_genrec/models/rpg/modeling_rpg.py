@@ -9,7 +9,11 @@ items borrow from similar ones.
   code embeddings (``item_codes``, a buffer saved with the weights).
 * Head of digit ``j``: ``h_j = h + SiLU(W_j h + b_j)`` (zero-initialised, so it starts as ``h``);
   logits = cosine of ``h_j`` with digit ``j``'s code embeddings (tied to the input ones) / logit_temperature.
-* Loss: cross-entropy of every digit of the next item, averaged, at every supervised position.
+* Loss: cross-entropy of every digit of the next item, averaged, at every supervised position; with
+  ``item_loss_weight`` also a softmax over the whole catalogue whose item logits are the mean of the
+  item's digit logits (the ranking below up to a per-history constant), at ``item_loss_positions``
+  sampled positions a batch: the digit losses learn each code, the item loss learns to tell whole
+  items apart, as SASRec's full cross-entropy does.
 * Ranking (``item_scores``): the log-probability of each item's ID, the sum over digits of
   ``log p_j(code_j)`` — every item of the catalogue scored exactly with one gather.
 """
@@ -122,15 +126,29 @@ class RPGForGenerativeRecommendation(ExactRecommendMixin, PublishWithCardMixin, 
             logits = self.digit_logits(states)
             targets = self.item_codes[rows]
             loss = F.cross_entropy(logits.reshape(-1, self.config.codebook_size), targets.reshape(-1))
+            if self.config.item_loss_weight > 0:
+                loss = loss + self.config.item_loss_weight * self.item_loss(logits, rows)
         return CausalRecommenderOutput(loss=loss, hidden_states=hidden)
+
+    def item_loss(self, digit_logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over the catalogue at (at most ``item_loss_positions`` sampled) positions; an item's logit
+        is the mean of its digits' logits.  Sampling bounds the cost, positions x items x digits."""
+        if rows.shape[0] > self.config.item_loss_positions:
+            pick = torch.randperm(rows.shape[0], device=rows.device)[: self.config.item_loss_positions]
+            digit_logits, rows = digit_logits[pick], rows[pick]
+        return F.cross_entropy(self._per_item(digit_logits, mode="mean"), rows)
+
+    def _per_item(self, per_code: torch.Tensor, mode: str) -> torch.Tensor:
+        """``[N, num_items]``: the sum or mean over each item's digits of ``per_code`` ``[N, num_digits, codebook_size]``."""
+        columns = per_code.reshape(per_code.shape[0], -1).T.contiguous()  # [num_digits * codebook_size, N]
+        return F.embedding_bag(self._item_tokens()[1:], columns, mode=mode).T
 
     # ------------------------------------------------------------------ ranking
     @torch.no_grad()
     def item_scores(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
         """Log-probability of every item's ID (``[B, num_items]``, item-row order) after each history."""
         log_probs = F.log_softmax(self.digit_logits(self.encode(input_ids, attention_mask)[:, -1]), dim=-1)
-        per_token = log_probs.reshape(log_probs.shape[0], -1).T.contiguous()  # [num_digits * codebook_size, B]
-        return F.embedding_bag(self._item_tokens()[1:], per_token, mode="sum").T
+        return self._per_item(log_probs, mode="sum")
 
 
 __all__ = ["RPGForGenerativeRecommendation", "RPGPreTrainedModel"]
