@@ -135,7 +135,8 @@ def trained(tmp_path_factory, data_dir):
     recipe = {
         "model_family": "rpg", "dataset": "beauty-slice", "data_dir": str(root / "data"), "max_history": 20,
         "semantic_id_recipe": str(root / "ids.yaml"), "hidden_size": 16, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "hidden_dropout_prob": 0.1, "output_dir": str(root / "out"), "use_cpu": True,
+        "num_attention_heads": 2, "hidden_dropout_prob": 0.1, "item_loss_weight": 0.5, "item_loss_positions": 64,
+        "output_dir": str(root / "out"), "use_cpu": True,
         "num_train_epochs": 3, "per_device_train_batch_size": 32, "per_device_eval_batch_size": 64,
         "learning_rate": 0.01, "eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True,
         "metric_for_best_model": "ndcg@10", "logging_steps": 5, "report_to": "none", "disable_tqdm": True,
@@ -157,6 +158,7 @@ def test_recipe_builds_opq_ids_trains_and_is_scored_by_the_shared_evaluator(trai
     assert result["test_recall@10"] > 0
     model, processor = AutoModel.from_pretrained(out).eval(), AutoProcessor.from_pretrained(out)
     assert type(model) is RPGForGenerativeRecommendation and type(processor) is RPGProcessor
+    assert (model.config.item_loss_weight, model.config.item_loss_positions) == (0.5, 64)  # recipe -> saved config
     assert model.item_codes.tolist() == processor.item_codes  # the saved buffer is the saved table
     dataset = hf_genrec.load_rec_dataset("beauty-slice", root / "data")
     rows = dataset.splits(20)["test"].select(range(25))
