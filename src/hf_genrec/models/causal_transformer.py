@@ -137,4 +137,4 @@ def init_sequence_model_weights(module: nn.Module, std: float) -> None:
         init.zeros_(module.bias)
 
 
-__all__ = ["CausalBlock", "CausalRecommenderOutput", "supervised_positions", "CausalTransformer", "IGNORE_INDEX", "init_sequence_model_weights"]
+__all__ = ["CausalBlock", "CausalRecommenderOutput", "CausalTransformer", "IGNORE_INDEX", "init_sequence_model_weights", "supervised_positions"]
