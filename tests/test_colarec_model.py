@@ -346,6 +346,43 @@ def test_node_scoped_model_saves_its_tree_and_rejects_a_wrong_one(features, batc
         ColaRecConfig(code_embedding_scope="tree")
 
 
+def test_item_logsumexp_levels_factorise_one_item_softmax(features, tmp_path):
+    """node_scoring item_logsumexp: the level log-probs of a GID sum to a softmax over all items of one state,
+    so a wide enough beam ranks exactly as that softmax; a saved model reloads its node members."""
+    from transformers import AutoModel
+
+    model = tiny_model(features, code_embedding_scope="node", node_scoring="item_logsumexp").eval()
+    codes = torch.as_tensor(features.table.codes)
+    nodes = model.prefix_nodes(codes)
+    members = model.node_members(0)
+    assert sorted(members[members >= 0].tolist()) == list(range(features.num_items))
+    for item in (0, 13, 39):
+        assert item in members[nodes[item, 1 - 1]].tolist() and item in model.node_members(1)[nodes[item, 1]].tolist()
+    state = torch.randn(1, 16)
+    total = torch.zeros(features.num_items)
+    for level in range(3):
+        parents = model._parents(level, nodes) if level else torch.zeros(features.num_items, dtype=torch.long)
+        logp = torch.log_softmax(model.level_scores(level, state.expand(features.num_items, -1), parents), dim=-1)
+        total += logp.gather(1, codes[:, level : level + 1]).squeeze(1)
+    items = model.code_embeddings[2].weight
+    expected = torch.log_softmax((state * 16**-0.5) @ items.T, dim=-1).squeeze(0)
+    assert torch.allclose(total, expected, atol=1e-5)
+    # an item row moves the level-0 score of its own branch only
+    before = model.level_scores(0, state, torch.zeros(1, dtype=torch.long))
+    with torch.no_grad():
+        model.code_embeddings[2].weight[13] += 1.0
+    after = model.level_scores(0, state, torch.zeros(1, dtype=torch.long))
+    assert (before != after).nonzero()[:, 1].tolist() == [int(codes[13, 0])]
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert loaded.config.node_scoring == "item_logsumexp"
+    assert torch.equal(loaded.level_scores(0, state, torch.zeros(1, dtype=torch.long)), after)
+    with pytest.raises(ConfigError, match="node_scoring"):
+        ColaRecConfig(node_scoring="item_logsumexp")
+    with pytest.raises(ConfigError, match="node_scoring"):
+        ColaRecConfig(num_items=40, code_embedding_scope="node", gid_tree_sizes=[4, 16, 40], node_scoring="sum")
+
+
 def test_collaborative_init_keeps_dot_products_and_seeds_nodes_with_means(features):
     from hf_genrec.models.colarec.collaborative_init import init_from_collaborative_vectors, projection_to
 

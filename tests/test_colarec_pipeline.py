@@ -109,3 +109,29 @@ def test_bad_colarec_switches_are_refused():
 
     with pytest.raises(ConfigError, match="code_embedding_scope must be one of"):
         parse_recipe("training_args/colarec-phones-cpu.yaml", ["code_embedding_scope=tree"])
+    with pytest.raises(ConfigError, match="node_scoring must be one of"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["node_scoring=sum"])
+    with pytest.raises(ConfigError, match="node_scoring 'item_logsumexp' needs code_embedding_scope 'node'"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["code_embedding_scope=level", "node_scoring=item_logsumexp"])
+
+
+def test_item_logsumexp_recipe_trains_and_its_tree_ranks_as_the_flat_softmax(tmp_path, data_dir, capsys):
+    """node_scoring item_logsumexp end to end; bench/colarec_tree_scoring.py on the run's LightGCN vectors:
+    with a beam that keeps every path, the log-sum-exp tree ranks exactly as the flat dot product."""
+    import importlib.util
+    from pathlib import Path
+
+    result = train_tiny(tmp_path, data_dir, code_embedding_scope="node", node_scoring="item_logsumexp",
+                        init_from_lightgcn=True, max_steps=3, eval_steps=3)
+    assert result["test_invalid_rate"] == 0.0 and 0 <= result["test_ndcg@20"] <= 1
+    assert load_saved_model(tmp_path / "out").model.config.node_scoring == "item_logsumexp"
+    spec = importlib.util.spec_from_file_location("tree_bench", Path(__file__).resolve().parents[1] / "bench" / "colarec_tree_scoring.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--item-tokenizer", str(tmp_path / "out" / "item_tokenizer"), "--dataset", "phones-slice",
+                "--data-dir", str(tmp_path / "data"), "--num-beams", "100000", "--max-users", "0", "--temperatures", "1"])
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    flat = figures["flat, mean of the user's item vectors"]
+    exact = figures["tree, node_scoring item_logsumexp"]
+    assert figures["users"] > 50 and flat["ndcg@20"] > 0
+    assert exact["ndcg@20"] == pytest.approx(flat["ndcg@20"]) and exact["recall@20"] == pytest.approx(flat["recall@20"])

@@ -9,6 +9,7 @@ from ...remote_code import RemoteCodeConfigMixin
 TASK_IDS = {"rec": 0, "index": 1}
 POOLING_MODES = ("mean", "last", "first")
 CODE_EMBEDDING_SCOPES = ("level", "node")
+NODE_SCORINGS = ("embedding", "item_logsumexp")
 
 
 class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
@@ -28,6 +29,12 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
     item-embedding softmax among siblings instead of a shared code that names a different item
     under every prefix.  The tree (children of each node) is held in buffers the build fills
     (``set_gid_tree``) and the checkpoint saves.
+
+    Node scores (``node_scoring``, node-scoped codes only): ``"embedding"`` scores a child node by
+    its own row; ``"item_logsumexp"`` by the log-sum-exp of its items' scores, so the level
+    softmaxes factorise one softmax over all items and a beam over the tree ranks as that softmax
+    does.  One row cannot stand for the sum over hundreds of items: scored by their mean vector,
+    LightGCN's own vectors lose 13% N@20 to the tree on Phones (``bench/colarec_tree_scoring.py``).
 
     Loss weights: ``rec`` (user content -> next GID), ``index`` (item content + users -> GID),
     ``bpr`` (pooled user vs positive / negative item) and ``contrastive`` (item vs an item sharing
@@ -67,6 +74,7 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
         max_item_positions: int = 64,
         tie_code_heads: bool = True,
         code_embedding_scope: str = "level",
+        node_scoring: str = "embedding",
         gid_tree_sizes: list[int] | tuple[int, ...] | None = None,
         pooling: str = "mean",
         rec_loss_weight: float = 1.0,
@@ -100,6 +108,7 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
         self.max_item_positions = int(max_item_positions)
         self.tie_code_heads = bool(tie_code_heads)
         self.code_embedding_scope = code_embedding_scope
+        self.node_scoring = node_scoring
         self.gid_tree_sizes = [int(n) for n in gid_tree_sizes] if gid_tree_sizes is not None else None
         self.pooling = pooling
         self.rec_loss_weight = float(rec_loss_weight)
@@ -153,6 +162,10 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
                 raise ConfigError(f"ColaRecConfig.gid_tree_sizes[-1] ({sizes[-1]}) must equal num_items ({self.num_items})")
             if not self.tie_code_heads:
                 raise ConfigError("ColaRecConfig: code_embedding_scope 'node' scores against the node embeddings (tie_code_heads true)")
+        if self.node_scoring not in NODE_SCORINGS:
+            raise ConfigError(f"ColaRecConfig.node_scoring must be one of {NODE_SCORINGS}, got {self.node_scoring!r}")
+        if self.node_scoring != "embedding" and self.code_embedding_scope != "node":
+            raise ConfigError(f"ColaRecConfig.node_scoring {self.node_scoring!r} needs code_embedding_scope 'node'")
         if self.pooling not in POOLING_MODES:
             raise ConfigError(f"ColaRecConfig.pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
         for name in ("rec_loss_weight", "index_loss_weight", "bpr_loss_weight", "contrastive_loss_weight"):
@@ -215,4 +228,4 @@ class ColaRecConfig(RemoteCodeConfigMixin, PretrainedConfig):
         }
 
 
-__all__ = ["CODE_EMBEDDING_SCOPES", "ColaRecConfig", "POOLING_MODES", "TASK_IDS"]
+__all__ = ["CODE_EMBEDDING_SCOPES", "ColaRecConfig", "NODE_SCORINGS", "POOLING_MODES", "TASK_IDS"]

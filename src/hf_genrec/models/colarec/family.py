@@ -21,7 +21,7 @@ from ..genrec_tokenizer.tokenization_genrec import GenRecTokenizer
 from ..registry import FamilyComponents, ModelFamily, register_family
 from ..t5_recipe import T5ShapeRecipe
 from .collaborative_init import init_from_collaborative_vectors
-from .configuration_colarec import CODE_EMBEDDING_SCOPES, ColaRecConfig
+from .configuration_colarec import CODE_EMBEDDING_SCOPES, NODE_SCORINGS, ColaRecConfig
 from .modeling_colarec import ColaRecForGenerativeRecommendation
 from .processing_colarec import COLAREC_TOKENS, ColaRecCollator, ColaRecFeatureConfig, ColaRecFeatures, ColaRecProcessor
 
@@ -54,6 +54,11 @@ class ColaRecRecipe(T5ShapeRecipe):
         default="level",
         metadata={"help": "level: one code table a level (the paper); node: one row per GID-tree node, the last level's rows the items"},
     )
+    node_scoring: str = field(
+        default="embedding",
+        metadata={"help": "embedding: a GID-tree node scored by its own row; item_logsumexp: by the log-sum-exp of its "
+                          "items' scores (the level softmaxes factorise one item softmax; needs code_embedding_scope node)"},
+    )
     init_from_lightgcn: bool = field(
         default=False,
         metadata={"help": "start atom-item, user and node-scoped code embeddings from the LightGCN vectors the GIDs were built from"},
@@ -63,6 +68,10 @@ class ColaRecRecipe(T5ShapeRecipe):
         super().__post_init__()
         if self.code_embedding_scope not in CODE_EMBEDDING_SCOPES:
             raise ConfigError(f"code_embedding_scope must be one of {CODE_EMBEDDING_SCOPES}, got {self.code_embedding_scope!r}")
+        if self.node_scoring not in NODE_SCORINGS:
+            raise ConfigError(f"node_scoring must be one of {NODE_SCORINGS}, got {self.node_scoring!r}")
+        if self.node_scoring != "embedding" and self.code_embedding_scope != "node":
+            raise ConfigError(f"node_scoring {self.node_scoring!r} needs code_embedding_scope 'node'")
         check_non_negative(self, ("lightgcn_epochs", "lightgcn_dim", "gid_levels", "gid_clusters", "text_vocab_size",
                                   "max_items_per_user", "max_tokens_per_item", "max_input_length"), minimum=1)
         check_non_negative(self, ("users_per_item", "rec_loss_weight", "index_loss_weight", "bpr_loss_weight",
@@ -113,6 +122,7 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         bpr_loss_weight=family_recipe.bpr_loss_weight,
         contrastive_loss_weight=family_recipe.contrastive_loss_weight,
         code_embedding_scope=family_recipe.code_embedding_scope,
+        node_scoring=family_recipe.node_scoring,
         gid_tree_sizes=[t.shape[0] for t in tree[1:]] + [table.num_items] if tree is not None else None,
         pad_token_id=tokenizer.pad_token_id,
     )

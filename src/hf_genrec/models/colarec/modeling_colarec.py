@@ -212,6 +212,7 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
         self.decoder = T5Stack(_t5_config(config, decoder=True))
         rows = config.gid_tree_sizes if config.node_scoped_codes else config.codebook_sizes
         self.code_embeddings = nn.ModuleList(nn.Embedding(n, config.d_model) for n in rows)
+        self._node_member_cache: dict[tuple, torch.Tensor] = {}  # node_members(), keyed by the tree buffers' versions
         if config.node_scoped_codes:
             # children[level][parent node, code] -> node of level ``level`` (item row at the last level), -1 if none
             for level, k in enumerate(config.codebook_sizes):
@@ -316,9 +317,60 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
             raise InvalidInputError("node-scoped code scores need the parent node of every row")
         children = self.gid_children(level)[parents.clamp(min=0)]
         children = torch.where((parents >= 0)[:, None], children, torch.full_like(children, -1))
-        rows = self.code_embeddings[level](children.clamp(min=0))  # [N, K, d]
-        scores = torch.einsum("nd,nkd->nk", states, rows.to(states.dtype))
+        if self.config.node_scoring == "item_logsumexp" and level < self.config.num_levels - 1:
+            scores = self._item_logsumexp_scores(level, states, children)
+        else:
+            rows = self.code_embeddings[level](children.clamp(min=0))  # [N, K, d]
+            scores = torch.einsum("nd,nkd->nk", states, rows.to(states.dtype))
         return scores.masked_fill(children < 0, torch.finfo(scores.dtype).min)
+
+    def _item_logsumexp_scores(self, level: int, states: torch.Tensor, children: torch.LongTensor) -> torch.Tensor:
+        """Score of each child node = log-sum-exp of the scores of the items under it (``node_scoring: item_logsumexp``).
+
+        Rows are scored in chunks so that the [rows, items] score matrix stays within ~64M entries.
+        """
+        members = self.node_members(level)  # [nodes, M] item rows, -1 padding
+        items = embedding_table(self.code_embeddings[-1]).to(states.dtype)
+        lowest = torch.finfo(states.dtype).min
+        chunk = max(1, (1 << 26) // max(items.shape[0], 1))
+        out = []
+        for start in range(0, states.shape[0], chunk):
+            item_scores = states[start : start + chunk] @ items.T  # [n, items]
+            child_members = members[children[start : start + chunk].clamp(min=0)]  # [n, K, M]
+            gathered = item_scores.gather(1, child_members.clamp(min=0).flatten(1)).view(child_members.shape)
+            out.append(torch.logsumexp(gathered.masked_fill(child_members < 0, lowest), dim=-1))
+        return torch.cat(out)
+
+    def node_members(self, level: int) -> torch.LongTensor:
+        """[nodes of ``level``, M]: the item rows under each node (-1 padding), derived from the tree buffers.
+
+        Cached against the buffers' versions, so ``set_gid_tree`` or loading a checkpoint refreshes it.
+        """
+        key = (level, tuple(self.gid_children(l)._version for l in range(self.config.num_levels)), self.gid_children(0).device)
+        cache = self._node_member_cache
+        if key not in cache:
+            if len(cache) >= self.config.num_levels:  # stale versions of the tree
+                cache.clear()
+            last = self.config.num_levels - 1
+            ancestor = torch.arange(self.config.num_items, device=key[2])  # item row -> its node at the current level
+            for upper in range(last, level, -1):
+                table = self.gid_children(upper)  # [nodes of upper - 1, K] -> nodes of ``upper``
+                parent_of = torch.full((self.code_embeddings[upper].num_embeddings,), -1, dtype=torch.long, device=key[2])
+                valid = table >= 0
+                parent_of[table[valid]] = torch.arange(table.shape[0], device=key[2])[:, None].expand_as(table)[valid]
+                ancestor = parent_of[ancestor.clamp(min=0)].masked_fill(ancestor < 0, -1)
+            nodes = self.code_embeddings[level].num_embeddings
+            counts = torch.bincount(ancestor[ancestor >= 0], minlength=nodes)
+            order = torch.argsort(ancestor.masked_fill(ancestor < 0, nodes), stable=True)
+            width = max(int(counts.max()) if counts.numel() else 1, 1)
+            members = torch.full((nodes, width), -1, dtype=torch.long, device=key[2])
+            sorted_nodes = ancestor[order]
+            keep = sorted_nodes >= 0
+            starts = torch.cumsum(counts, 0) - counts
+            slots = torch.arange(order.shape[0], device=key[2]) - starts[sorted_nodes.clamp(min=0)]
+            members[sorted_nodes[keep], slots[keep]] = order[keep]
+            cache[key] = members
+        return cache[key]
 
     def _start_embedding(self, batch: int) -> torch.Tensor:
         return embedding_rows(self.decoder.embed_tokens, 0, batch).unsqueeze(1)
