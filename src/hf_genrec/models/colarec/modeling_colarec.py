@@ -327,12 +327,12 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
     def _item_logsumexp_scores(self, level: int, states: torch.Tensor, children: torch.LongTensor) -> torch.Tensor:
         """Score of each child node = log-sum-exp of the scores of the items under it (``node_scoring: item_logsumexp``).
 
-        Rows are scored in chunks so that the [rows, items] score matrix stays within ~64M entries.
+        Rows are scored in chunks so that the [rows, items] scores and the [rows, K, M] gather stay within ~64M entries.
         """
         members = self.node_members(level)  # [nodes, M] item rows, -1 padding
         items = embedding_table(self.code_embeddings[-1]).to(states.dtype)
         lowest = torch.finfo(states.dtype).min
-        chunk = max(1, (1 << 26) // max(items.shape[0], 1))
+        chunk = max(1, (1 << 26) // max(items.shape[0], children.shape[1] * members.shape[1], 1))
         out = []
         for start in range(0, states.shape[0], chunk):
             item_scores = states[start : start + chunk] @ items.T  # [n, items]
@@ -344,9 +344,10 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
     def node_members(self, level: int) -> torch.LongTensor:
         """[nodes of ``level``, M]: the item rows under each node (-1 padding), derived from the tree buffers.
 
-        Cached against the buffers' versions, so ``set_gid_tree`` or loading a checkpoint refreshes it.
+        Cached against the buffers' storage and versions, so ``set_gid_tree`` or loading a checkpoint refreshes it.
         """
-        key = (level, tuple(self.gid_children(l)._version for l in range(self.config.num_levels)), self.gid_children(0).device)
+        buffers = [self.gid_children(l) for l in range(self.config.num_levels)]
+        key = (level, tuple((b.data_ptr(), b._version) for b in buffers), buffers[0].device)
         cache = self._node_member_cache
         if key not in cache:
             if len(cache) >= self.config.num_levels:  # stale versions of the tree
