@@ -35,15 +35,14 @@ def tree_model(table, vectors, scoring: str):
     """A ColaRec model whose node-scoped code rows are the LightGCN vectors (no projection: d_model = their width)."""
     from hf_genrec.models.colarec import ColaRecConfig, ColaRecForGenerativeRecommendation
     from hf_genrec.models.colarec.collaborative_init import init_from_collaborative_vectors
-    from hf_genrec.semantic_ids.id_trie import build_id_trie
+    from hf_genrec.models.colarec.family import gid_tree
 
-    trie = build_id_trie(table)
-    tree = [trie.dense_level(level) for level in range(trie.num_levels)]
+    tree, tree_sizes = gid_tree(table)
     dim = vectors.item_embeddings.shape[1]
     config = ColaRecConfig(
         vocab_size=8, num_items=table.num_items, num_users=1, codebook_sizes=table.codebook_sizes, d_model=dim,
         d_kv=8, d_ff=8, num_layers=1, num_heads=1, code_embedding_scope="node", node_scoring=scoring,
-        gid_tree_sizes=[t.shape[0] for t in tree[1:]] + [table.num_items],
+        gid_tree_sizes=tree_sizes,
     )
     model = ColaRecForGenerativeRecommendation(config).eval()
     model.set_gid_tree(tree)
@@ -79,7 +78,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from hf_genrec.data import load_rec_dataset
     from hf_genrec.evaluation.metrics import pad_lists, ranking_metrics
-    from hf_genrec.item_tokenizers.lightgcn import LightGCNResult
+    from hf_genrec.item_tokenizers.lightgcn import LightGCNResult, evaluate_ranking
     from hf_genrec.item_tokenizers.colarec_gids import LIGHTGCN_FILE
     from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
@@ -98,11 +97,11 @@ def main(argv=None) -> None:
     gold = pad_lists([targets[u] for u in user_ids])
     k = 20
 
+    seen_pairs = [(row, item) for row, seen in enumerate(excluded) for item in seen]
+    target_pairs = [(row, item) for row, u in enumerate(user_ids) for item in targets[u]]
+
     def flat_ranking(user_vectors: torch.Tensor) -> dict:
-        scores = user_vectors @ items.T
-        for row, seen in enumerate(excluded):
-            scores[row, list(seen)] = float("-inf")
-        return ranking_metrics(scores.topk(k, dim=1).indices, gold, ks=(k,))
+        return evaluate_ranking(user_vectors, items, seen_pairs, target_pairs, ks=(k,))
 
     lightgcn_row = {user: row for row, user in enumerate(sorted(history))}  # LightGCN numbers sorted training users
     result = {"dataset": args.dataset, "users": len(user_ids), "num_beams": args.num_beams,

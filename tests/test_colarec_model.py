@@ -15,7 +15,7 @@ from hf_genrec.errors import ConfigError, InvalidInputError
 from hf_genrec.models.colarec import COLAREC, ColaRecConfig, ColaRecForGenerativeRecommendation
 from hf_genrec.models.registry import register_family
 from hf_genrec.item_tokenizers.constrained_kmeans import colarec_semantic_ids
-from hf_genrec.semantic_ids.id_trie import build_id_trie
+from hf_genrec.models.colarec.family import gid_tree
 
 VOCAB = 60
 SPECIAL = ColaRecSpecialTokens(pad_token_id=0, task_token_id=3, item_slot_token_id=4, user_slot_token_id=5, eos_token_id=1)
@@ -49,9 +49,7 @@ def tiny_model(features: ColaRecFeatures, **overrides) -> ColaRecForGenerativeRe
     torch.manual_seed(0)
     tree = None
     if overrides.get("code_embedding_scope") == "node":
-        trie = build_id_trie(features.table)
-        tree = [trie.dense_level(level) for level in range(trie.num_levels)]
-        overrides["gid_tree_sizes"] = [t.shape[0] for t in tree[1:]] + [features.num_items]
+        tree, overrides["gid_tree_sizes"] = gid_tree(features.table)
     config = ColaRecConfig(
         vocab_size=VOCAB, num_items=features.num_items, num_users=features.num_users, codebook_sizes=[4, 4, 4],
         d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=4, dropout_rate=0.0,

@@ -106,10 +106,7 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         user_ids=training_users,
     )
     features = ColaRecFeatures(processor, dataset.train_interactions())
-    tree = None
-    if family_recipe.code_embedding_scope == "node":
-        trie = build_id_trie(table)
-        tree = tuple(trie.dense_level(level) for level in range(trie.num_levels))
+    tree, tree_sizes = gid_tree(table) if family_recipe.code_embedding_scope == "node" else (None, None)
     config = ColaRecConfig(
         vocab_size=len(tokenizer),
         num_items=table.num_items,
@@ -123,7 +120,7 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         contrastive_loss_weight=family_recipe.contrastive_loss_weight,
         code_embedding_scope=family_recipe.code_embedding_scope,
         node_scoring=family_recipe.node_scoring,
-        gid_tree_sizes=[t.shape[0] for t in tree[1:]] + [table.num_items] if tree is not None else None,
+        gid_tree_sizes=tree_sizes,
         pad_token_id=tokenizer.pad_token_id,
     )
     model = ColaRecForGenerativeRecommendation(config)
@@ -147,6 +144,14 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         train_collator=collator,
         tokenizer=tokenizer,
     )
+
+
+def gid_tree(table: SemanticIdTable) -> tuple[tuple[torch.Tensor, ...], list[int]]:
+    """``table``'s GID tree for node-scoped codes: one [parents, K] children table a level (``set_gid_tree``)
+    and the node count of each level (``gid_tree_sizes``; the last level's nodes are the items)."""
+    trie = build_id_trie(table)
+    tree = tuple(trie.dense_level(level) for level in range(trie.num_levels))
+    return tree, [t.shape[0] for t in tree[1:]] + [table.num_items]
 
 
 def load_lightgcn_vectors(table: SemanticIdTable) -> LightGCNResult:
@@ -190,4 +195,4 @@ COLAREC = register_family(
     )
 )
 
-__all__ = ["COLAREC", "ColaRecRecipe", "build_colarec", "load_lightgcn_vectors"]
+__all__ = ["COLAREC", "ColaRecRecipe", "build_colarec", "gid_tree", "load_lightgcn_vectors"]
