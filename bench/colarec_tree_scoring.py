@@ -79,17 +79,15 @@ def main(argv=None) -> None:
     from hf_genrec.data import load_rec_dataset
     from hf_genrec.evaluation.metrics import pad_lists, ranking_metrics
     from hf_genrec.item_tokenizers.lightgcn import LightGCNResult, evaluate_ranking
-    from hf_genrec.item_tokenizers.colarec_gids import LIGHTGCN_FILE
+    from hf_genrec.item_tokenizers.colarec_gids import LIGHTGCN_FILE, item_rows_by_user
     from hf_genrec.semantic_ids.id_table import SemanticIdTable
 
     start = time.perf_counter()
     table = SemanticIdTable.load(f"{args.item_tokenizer}/semantic_ids.json")
     vectors = LightGCNResult.load(f"{args.item_tokenizer}/{LIGHTGCN_FILE}")
     dataset = load_rec_dataset(args.dataset, args.data_dir)
-    history = {u: [int(r) for r in table.rows_of(items)] for u, items in dataset.train_sequences().items()}
-    targets: dict[int, list[int]] = {}
-    for user, item in dataset.valid:
-        targets.setdefault(user, []).append(int(table.row_of(item)))
+    history = item_rows_by_user(table, dataset.train_interactions())
+    targets = item_rows_by_user(table, dataset.valid)
     user_ids = [u for u in sorted(targets) if history.get(u)][: args.max_users or None]
     items = vectors.item_embeddings.float()
     users = torch.stack([items[history[u]].mean(0) for u in user_ids])

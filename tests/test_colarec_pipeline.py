@@ -135,3 +135,85 @@ def test_item_logsumexp_recipe_trains_and_its_tree_ranks_as_the_flat_softmax(tmp
     exact = figures["tree, node_scoring item_logsumexp"]
     assert figures["users"] > 50 and flat["ndcg@20"] > 0
     assert exact["ndcg@20"] == pytest.approx(flat["ndcg@20"]) and exact["recall@20"] == pytest.approx(flat["recall@20"])
+
+
+def test_held_out_targets_keep_their_edges_out_of_the_lightgcn_start(tmp_path, data_dir, monkeypatch):
+    """rec_targets held_out: one training item per user is drawn (deterministically), the LightGCN the model
+    starts from never sees those edges, and they are the only recommendation rows."""
+    from datasets import Dataset
+
+    from hf_genrec.data import load_rec_dataset
+    from hf_genrec.item_tokenizers import colarec_gids
+    from hf_genrec.models.colarec import collaborative_holdout as holdout
+
+    write_phones_slice(data_dir, tmp_path / "data", users=120)
+    dataset = load_rec_dataset("phones-slice", tmp_path / "data")
+    sequences = dataset.train_sequences()
+    held = holdout.held_out_training_items(sequences, seed=3)
+    assert held == holdout.held_out_training_items(sequences, seed=3) != holdout.held_out_training_items(sequences, seed=4)
+    assert set(held) == {u for u, items in sequences.items() if len(set(items)) >= 2}
+    assert all(item in sequences[user] for user, item in held.items())
+
+    seen = {}
+    real = colarec_gids.train_lightgcn
+
+    def spy(pairs, *args, **kwargs):
+        seen["pairs"] = {tuple(p) for p in pairs.tolist()}
+        seen["excluded"] = {tuple(p) for p in kwargs["eval_excluded"].tolist()}
+        return real(pairs, *args, **kwargs)
+
+    monkeypatch.setattr(colarec_gids, "train_lightgcn", spy)
+    items = dataset.catalogue.item_ids
+    users = sorted(sequences)
+    result = holdout.held_out_lightgcn(dataset, held, items, dim=8, epochs=1, seed=0)
+    assert result.user_embeddings.shape[0] == len(users) and result.item_embeddings.shape[0] == len(items)
+    user_row, item_row = {u: r for r, u in enumerate(users)}, {i: r for r, i in enumerate(items)}
+    everything = {(user_row[u], item_row[i]) for u, i in dataset.train_interactions()}
+    held_pairs = {(user_row[u], item_row[i]) for u, i in held.items()}
+    assert seen["pairs"] == everything - held_pairs and held_pairs <= everything
+    assert seen["excluded"] == everything  # its epoch is chosen on validation with every training item excluded, held-out ones too
+
+    rows = Dataset.from_dict({"user_id": [u for u in users for _ in sequences[u]],
+                              "history": [[] for u in users for _ in sequences[u]],
+                              "target": [i for u in users for i in sequences[u]]})
+    kept = holdout.held_out_rows(rows, held)
+    assert sorted(zip(kept["user_id"], kept["target"])) == sorted(held.items())
+
+
+def test_held_out_recipe_trains_with_frozen_item_rows_at_the_held_out_start(tmp_path, data_dir):
+    """The recipe switches end to end: the frozen atom-item and item rows stay the held-out LightGCN's vectors
+    (up to the init's scale) through training at a large learning rate, and differ from the full LightGCN's."""
+    import torch
+
+    from hf_genrec.data import load_rec_dataset
+    from hf_genrec.item_tokenizers.lightgcn import LightGCNResult
+    from hf_genrec.models.colarec.collaborative_holdout import held_out_lightgcn, held_out_training_items
+
+    overrides = {"code_embedding_scope": "node", "node_scoring": "item_logsumexp", "init_from_lightgcn": True,
+                 "rec_targets": "held_out", "freeze_item_embeddings": True, "lightgcn_dim": 32, "seed": 5}
+    result = train_tiny(tmp_path, data_dir, max_steps=3, eval_steps=3, learning_rate=0.05, **overrides)
+    assert result["test_invalid_rate"] == 0.0
+    model = load_saved_model(tmp_path / "out").model
+    dataset = load_rec_dataset("phones-slice", tmp_path / "data")
+    held = held_out_training_items(dataset.train_sequences(), seed=5)
+    table = SemanticIdTable.load(tmp_path / "out" / "item_tokenizer")
+    start = held_out_lightgcn(dataset, held, list(table.item_ids), dim=32, epochs=2, seed=5).item_embeddings
+    full = LightGCNResult.load(tmp_path / "out" / "item_tokenizer" / "lightgcn.safetensors").item_embeddings
+
+    def gram(x):
+        g = x.detach().float() @ x.detach().float().T
+        return g / g.abs().max()
+
+    for rows in (model.encoder.item_embeddings.weight, model.code_embeddings[-1].weight):
+        assert torch.allclose(gram(rows), gram(start), atol=1e-4)
+        assert not torch.allclose(gram(rows), gram(full), atol=1e-2)
+
+
+def test_held_out_switches_need_the_lightgcn_start():
+    from hf_genrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rec_targets must be one of"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["rec_targets=some"])
+    for switch in ("rec_targets=held_out", "freeze_item_embeddings=true"):
+        with pytest.raises(ConfigError, match="needs init_from_lightgcn: true"):
+            parse_recipe("training_args/colarec-phones-cpu.yaml", [switch, "init_from_lightgcn=false"])

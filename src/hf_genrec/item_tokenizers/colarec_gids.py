@@ -11,17 +11,59 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from ..data import RecDataset
 from ..io_utils import atomic_write_json
 from ..semantic_ids.id_table import SemanticIdTable
 from .constrained_kmeans import colarec_semantic_ids
-from .lightgcn import evaluate_ranking, index_interactions, train_lightgcn
+from .lightgcn import LightGCNResult, evaluate_ranking, index_interactions, train_lightgcn
 
 logger = logging.getLogger(__name__)
 
 LIGHTGCN_FILE = "lightgcn.safetensors"
 LIGHTGCN_RESULTS_FILE = "lightgcn_results.json"
 LIGHTGCN_KS = (5, 10, 20)
+
+
+def item_rows_by_user(table: SemanticIdTable, pairs) -> dict[int, list[int]]:
+    """``(user_id, item_id)`` pairs grouped by user, items as ``table``'s rows (the LightGCN vectors' order)."""
+    pairs = list(pairs)
+    grouped: dict[int, list[int]] = {}
+    for (user, _), row in zip(pairs, table.rows_of([item for _, item in pairs]).tolist()):
+        grouped.setdefault(int(user), []).append(int(row))
+    return grouped
+
+
+def train_protocol_lightgcn(
+    dataset: RecDataset,
+    train_pairs: list[tuple[int, int]],
+    item_ids: list[int],
+    user_ids: list[int] | None = None,
+    *,
+    dim: int = 64,
+    epochs: int = 20,
+    seed: int = 0,
+) -> tuple[LightGCNResult, list[int], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """LightGCN on raw ``(user_id, item_id)`` ``train_pairs``, its epoch selected on the validation split
+    under the dataset's protocol.  Returns the result, its user ids (rows), and the validation / test
+    target pairs and the protocol's exclusions, indexed as its rows."""
+    pairs, user_ids, _ = index_interactions(train_pairs, item_ids=item_ids, user_ids=user_ids)
+    known_users = set(user_ids)
+    held_out, excluded = {}, {}
+    splits = dataset.splits()
+    for split in ("validation", "test"):
+        rows = splits[split]
+        targets = [(u, i) for u, items in zip(rows["user_id"], rows["targets"]) if u in known_users for i in items]
+        held_out[split], _, _ = index_interactions(targets, item_ids=item_ids, user_ids=user_ids)
+        # the protocol's own exclusions (ColaRec: the training items; leave-one-out: none)
+        removed = [(u, i) for u, items in zip(rows["user_id"], rows["exclude"]) if u in known_users for i in items]
+        excluded[split], _, _ = index_interactions(removed, item_ids=item_ids, user_ids=user_ids)
+    result = train_lightgcn(
+        pairs, len(user_ids), len(item_ids), dim=dim, epochs=epochs,
+        seed=seed, eval_interactions=held_out["validation"], eval_excluded=excluded["validation"],
+    )
+    return result, user_ids, held_out, excluded
 
 
 def build_colarec_gids(
@@ -36,21 +78,8 @@ def build_colarec_gids(
 ) -> SemanticIdTable:
     """Train LightGCN, report its own ranking, cluster items into GIDs; saves all three into ``output_dir``."""
     output_dir = Path(output_dir)
-    item_ids = dataset.catalogue.item_ids
-    train_pairs, user_ids, _ = index_interactions(dataset.train_interactions(), item_ids=item_ids)
-    known_users = set(user_ids)
-    held_out, excluded = {}, {}
-    splits = dataset.splits()
-    for split in ("validation", "test"):
-        rows = splits[split]
-        pairs = [(u, i) for u, targets in zip(rows["user_id"], rows["targets"]) if u in known_users for i in targets]
-        held_out[split], _, _ = index_interactions(pairs, item_ids=item_ids, user_ids=user_ids)
-        # the protocol's own exclusions (ColaRec: the training items; leave-one-out: none)
-        removed = [(u, i) for u, items in zip(rows["user_id"], rows["exclude"]) if u in known_users for i in items]
-        excluded[split], _, _ = index_interactions(removed, item_ids=item_ids, user_ids=user_ids)
-    result = train_lightgcn(
-        train_pairs, len(user_ids), len(item_ids), dim=lightgcn_dim, epochs=lightgcn_epochs,
-        seed=seed, eval_interactions=held_out["validation"], exclude_training=len(excluded["validation"]) > 0,
+    result, _, held_out, excluded = train_protocol_lightgcn(
+        dataset, dataset.train_interactions(), dataset.catalogue.item_ids, dim=lightgcn_dim, epochs=lightgcn_epochs, seed=seed
     )
     report = {
         "model": "lightgcn (dot product)",
@@ -64,9 +93,9 @@ def build_colarec_gids(
     result.save(output_dir / LIGHTGCN_FILE)
     atomic_write_json(output_dir / LIGHTGCN_RESULTS_FILE, report, indent=2)
     logger.info("LightGCN: %s", {k: v for k, v in report.items() if k.startswith(("validation", "test"))})
-    table = colarec_semantic_ids(item_ids, result.item_embeddings, levels=levels, clusters=clusters, seed=seed)
+    table = colarec_semantic_ids(dataset.catalogue.item_ids, result.item_embeddings, levels=levels, clusters=clusters, seed=seed)
     table.save(output_dir)
     return table
 
 
-__all__ = ["LIGHTGCN_FILE", "LIGHTGCN_RESULTS_FILE", "build_colarec_gids"]
+__all__ = ["LIGHTGCN_FILE", "LIGHTGCN_RESULTS_FILE", "build_colarec_gids", "item_rows_by_user", "train_protocol_lightgcn"]

@@ -229,14 +229,14 @@ def train_lightgcn(
     eval_every: int = 5,
     eval_k: int = 20,
     progress: Callable[[dict], None] | None = None,
-    exclude_training: bool = True,
+    eval_excluded: Sequence[tuple[int, int]] | np.ndarray | None = None,
 ) -> LightGCNResult:
     """Train LightGCN with BPR on 0-based ``(user, item)`` training pairs (see ``index_interactions``).
 
     ``weight_decay`` is LightGCN's L2 penalty on the layer-0 embeddings of each batch.  With
     ``eval_interactions`` the Recall/NDCG@``eval_k`` curve is recorded every ``eval_every``
-    epochs (training items excluded from the ranking when ``exclude_training``, as the protocol
-    says) and the best epoch's embeddings are returned.  Deterministic for a given ``seed``
+    epochs, with ``eval_excluded`` left out of the ranking (the protocol's exclusions; default: the
+    training pairs), and the best epoch's embeddings are returned.  Deterministic for a given ``seed``
     and thread count.
     """
     if dim <= 0 or layers < 0 or epochs <= 0 or batch_size <= 0 or lr <= 0:
@@ -285,7 +285,7 @@ def train_lightgcn(
             with torch.no_grad():
                 final = propagate(adj, ego.detach(), layers)
         if want_eval:
-            excluded = pairs if exclude_training else np.zeros((0, 2), dtype=np.int64)
+            excluded = pairs if eval_excluded is None else eval_excluded
             metrics = evaluate_ranking(final[:num_users], final[num_users:], excluded, eval_pairs, ks=(eval_k,))
             record.update(metrics)
             if metrics[f"recall@{eval_k}"] > best[0]:

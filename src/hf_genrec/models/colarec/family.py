@@ -20,10 +20,14 @@ from ...semantic_ids.id_trie import build_id_trie
 from ..genrec_tokenizer.tokenization_genrec import GenRecTokenizer
 from ..registry import FamilyComponents, ModelFamily, register_family
 from ..t5_recipe import T5ShapeRecipe
+from .collaborative_holdout import held_out_lightgcn, held_out_rows, held_out_training_items
 from .collaborative_init import init_from_collaborative_vectors
 from .configuration_colarec import CODE_EMBEDDING_SCOPES, NODE_SCORINGS, ColaRecConfig
 from .modeling_colarec import ColaRecForGenerativeRecommendation
 from .processing_colarec import COLAREC_TOKENS, ColaRecCollator, ColaRecFeatureConfig, ColaRecFeatures, ColaRecProcessor
+
+
+REC_TARGETS = ("all", "held_out")
 
 
 @dataclass
@@ -63,6 +67,16 @@ class ColaRecRecipe(T5ShapeRecipe):
         default=False,
         metadata={"help": "start atom-item, user and node-scoped code embeddings from the LightGCN vectors the GIDs were built from"},
     )
+    rec_targets: str = field(
+        default="all",
+        metadata={"help": "all: every training item is a recommendation target; held_out: one training item per user is kept "
+                          "out of the LightGCN the model starts from and only those are targets (needs init_from_lightgcn)"},
+    )
+    freeze_item_embeddings: bool = field(
+        default=False,
+        metadata={"help": "keep the atom-item rows (and, with node-scoped codes, the item rows) at their LightGCN start "
+                          "(needs init_from_lightgcn)"},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -72,6 +86,12 @@ class ColaRecRecipe(T5ShapeRecipe):
             raise ConfigError(f"node_scoring must be one of {NODE_SCORINGS}, got {self.node_scoring!r}")
         if self.node_scoring != "embedding" and self.code_embedding_scope != "node":
             raise ConfigError(f"node_scoring {self.node_scoring!r} needs code_embedding_scope 'node'")
+        if self.rec_targets not in REC_TARGETS:
+            raise ConfigError(f"rec_targets must be one of {REC_TARGETS}, got {self.rec_targets!r}")
+        for name, active in (("rec_targets: held_out", self.rec_targets == "held_out"),
+                             ("freeze_item_embeddings", self.freeze_item_embeddings)):
+            if active and not self.init_from_lightgcn:
+                raise ConfigError(f"{name} needs init_from_lightgcn: true (it concerns the LightGCN start)")
         check_non_negative(self, ("lightgcn_epochs", "lightgcn_dim", "gid_levels", "gid_clusters", "text_vocab_size",
                                   "max_items_per_user", "max_tokens_per_item", "max_input_length"), minimum=1)
         check_non_negative(self, ("users_per_item", "rec_loss_weight", "index_loss_weight", "bpr_loss_weight",
@@ -128,19 +148,29 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
     tokenizer.set_generation_layout(config.generation_level_offsets, config.eos_token_id)
     if tree is not None:
         model.set_gid_tree(tree)
+    held_out = held_out_training_items(dataset.train_sequences(), seed) if family_recipe.rec_targets == "held_out" else None
     if family_recipe.init_from_lightgcn:
-        vectors = load_lightgcn_vectors(table)
+        if held_out is None:
+            vectors = load_lightgcn_vectors(table)
+        else:
+            vectors = held_out_lightgcn(dataset, held_out, list(table.item_ids), dim=family_recipe.lightgcn_dim,
+                                        epochs=family_recipe.lightgcn_epochs, seed=seed)
         init_from_collaborative_vectors(
             model, vectors.item_embeddings, vectors.user_embeddings, item_codes=torch.as_tensor(table.codes), seed=seed
         )
+        if family_recipe.freeze_item_embeddings:
+            model.freeze_item_embeddings()
     needs_items = family_recipe.bpr_loss_weight > 0 or family_recipe.index_loss_weight > 0 or family_recipe.contrastive_loss_weight > 0
     collator = ColaRecCollator(
         features, with_pos_neg=needs_items, with_sibling=family_recipe.contrastive_loss_weight > 0, seed=seed
     )
+    train_rows = features.train_dataset(splits["train"])
+    if held_out is not None:
+        train_rows = held_out_rows(train_rows, held_out)
     return FamilyComponents(
         model=model,
         processor=processor,
-        train_dataset=features.train_dataset(splits["train"]),
+        train_dataset=train_rows,
         train_collator=collator,
         tokenizer=tokenizer,
     )

@@ -373,6 +373,12 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
             cache[key] = members
         return cache[key]
 
+    def freeze_item_embeddings(self) -> None:
+        """Stop training the per-item rows: the atom-item slots and, with node-scoped codes, the last level's rows."""
+        self.encoder.item_embeddings.weight.requires_grad_(False)
+        if self.config.node_scoped_codes:
+            self.code_embeddings[-1].weight.requires_grad_(False)
+
     def _start_embedding(self, batch: int) -> torch.Tensor:
         return embedding_rows(self.decoder.embed_tokens, 0, batch).unsqueeze(1)
 
