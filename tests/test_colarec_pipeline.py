@@ -217,3 +217,25 @@ def test_held_out_switches_need_the_lightgcn_start():
     for switch in ("rec_targets=held_out", "freeze_item_embeddings=true"):
         with pytest.raises(ConfigError, match="needs init_from_lightgcn: true"):
             parse_recipe("training_args/colarec-phones-cpu.yaml", [switch, "init_from_lightgcn=false"])
+
+
+def test_training_pair_leak_bench_runs_on_a_trained_slice(tmp_path, data_dir, capsys):
+    """bench/colarec_training_pair_leak.py on a run's LightGCN: both pair kinds ranked for the same users."""
+    import importlib.util
+    from pathlib import Path
+
+    train_tiny(tmp_path, data_dir, max_steps=1, eval_strategy="no", save_strategy="no",
+               load_best_model_at_end=False, test_at_end=False, lightgcn_epochs=10)
+    spec = importlib.util.spec_from_file_location("leak_bench", Path(__file__).resolve().parents[1] / "bench" / "colarec_training_pair_leak.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--item-tokenizer", str(tmp_path / "out" / "item_tokenizer"), "--dataset", "phones-slice",
+                "--data-dir", str(tmp_path / "data"), "--max-users", "0"])
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    seen, unseen = figures["a training item (an edge LightGCN trained on)"], figures["the validation items (edges it never saw)"]
+    assert figures["users"] > 30
+    for side in (seen, unseen):
+        assert set(side) == {"LightGCN user vector", "mean of the other items"}
+        assert all(0 <= m["ndcg@20"] <= 1 for m in side.values())
+    # LightGCN's user vectors were fitted to the training edges: a training item ranks above unseen ones
+    assert seen["LightGCN user vector"]["ndcg@20"] > unseen["LightGCN user vector"]["ndcg@20"]
