@@ -138,8 +138,9 @@ def test_item_logsumexp_recipe_trains_and_its_tree_ranks_as_the_flat_softmax(tmp
 
 
 def test_held_out_targets_keep_their_edges_out_of_the_lightgcn_start(tmp_path, data_dir, monkeypatch):
-    """rec_targets held_out: one training item per user is drawn (deterministically), the LightGCN the model
-    starts from never sees those edges, and they are the only recommendation rows."""
+    """rec_targets held_out: up to held_out_per_user training items per user, never more than held_out_max_share
+    of the user's distinct items, are drawn (deterministically), the LightGCN the model starts from never sees
+    those edges, and they are the only recommendation rows."""
     from datasets import Dataset
 
     from hf_genrec.data import load_rec_dataset
@@ -149,10 +150,23 @@ def test_held_out_targets_keep_their_edges_out_of_the_lightgcn_start(tmp_path, d
     write_phones_slice(data_dir, tmp_path / "data", users=120)
     dataset = load_rec_dataset("phones-slice", tmp_path / "data")
     sequences = dataset.train_sequences()
-    held = holdout.held_out_training_items(sequences, seed=3)
-    assert held == holdout.held_out_training_items(sequences, seed=3) != holdout.held_out_training_items(sequences, seed=4)
+    held = holdout.held_out_training_items(sequences, seed=3, per_user=2)
+    assert held == holdout.held_out_training_items(sequences, seed=3, per_user=2)
+    assert held != holdout.held_out_training_items(sequences, seed=4, per_user=2)
     assert set(held) == {u for u, items in sequences.items() if len(set(items)) >= 2}
-    assert all(item in sequences[user] for user, item in held.items())
+    for user, items in held.items():
+        distinct = set(sequences[user])
+        assert items <= distinct and len(items) == min(2, len(distinct) // 2)
+    assert {len(items) for items in held.values()} == {1, 2}  # the slice has short and long histories
+    one = holdout.held_out_training_items(sequences, seed=3)
+    assert set(one) == set(held) and all(len(items) == 1 for items in one.values())
+    quarter = holdout.held_out_training_items(sequences, seed=3, max_share=0.25)  # none of 3 items, one of 4-7
+    assert set(quarter) == {u for u, items in sequences.items() if len(set(items)) >= 4} != set(one)
+    assert all(len(items) == 1 for items in quarter.values())
+    capped = holdout.held_out_training_items(sequences, seed=3, per_user=2, max_share=0.25)  # two of 8 or more
+    assert {u: len(items) for u, items in capped.items()} == {u: min(2, len(set(s)) // 4) for u, s in sequences.items()
+                                                             if len(set(s)) >= 4}
+    assert {len(items) for items in capped.values()} == {1, 2}
 
     seen = {}
     real = colarec_gids.train_lightgcn
@@ -169,7 +183,7 @@ def test_held_out_targets_keep_their_edges_out_of_the_lightgcn_start(tmp_path, d
     assert result.user_embeddings.shape[0] == len(users) and result.item_embeddings.shape[0] == len(items)
     user_row, item_row = {u: r for r, u in enumerate(users)}, {i: r for r, i in enumerate(items)}
     everything = {(user_row[u], item_row[i]) for u, i in dataset.train_interactions()}
-    held_pairs = {(user_row[u], item_row[i]) for u, i in held.items()}
+    held_pairs = {(user_row[u], item_row[i]) for u, items in held.items() for i in items}
     assert seen["pairs"] == everything - held_pairs and held_pairs <= everything
     assert seen["excluded"] == everything  # its epoch is chosen on validation with every training item excluded, held-out ones too
 
@@ -177,7 +191,7 @@ def test_held_out_targets_keep_their_edges_out_of_the_lightgcn_start(tmp_path, d
                               "history": [[] for u in users for _ in sequences[u]],
                               "target": [i for u in users for i in sequences[u]]})
     kept = holdout.held_out_rows(rows, held)
-    assert sorted(zip(kept["user_id"], kept["target"])) == sorted(held.items())
+    assert sorted(zip(kept["user_id"], kept["target"])) == sorted((u, i) for u, items in held.items() for i in items)
 
 
 def test_held_out_recipe_trains_with_frozen_item_rows_at_the_held_out_start(tmp_path, data_dir):
@@ -190,12 +204,13 @@ def test_held_out_recipe_trains_with_frozen_item_rows_at_the_held_out_start(tmp_
     from hf_genrec.models.colarec.collaborative_holdout import held_out_lightgcn, held_out_training_items
 
     overrides = {"code_embedding_scope": "node", "node_scoring": "item_logsumexp", "init_from_lightgcn": True,
-                 "rec_targets": "held_out", "freeze_item_embeddings": True, "lightgcn_dim": 32, "seed": 5}
+                 "rec_targets": "held_out", "held_out_per_user": 2, "freeze_item_embeddings": True, "lightgcn_dim": 32,
+                 "seed": 5}
     result = train_tiny(tmp_path, data_dir, max_steps=3, eval_steps=3, learning_rate=0.05, **overrides)
     assert result["test_invalid_rate"] == 0.0
     model = load_saved_model(tmp_path / "out").model
     dataset = load_rec_dataset("phones-slice", tmp_path / "data")
-    held = held_out_training_items(dataset.train_sequences(), seed=5)
+    held = held_out_training_items(dataset.train_sequences(), seed=5, per_user=2)
     table = SemanticIdTable.load(tmp_path / "out" / "item_tokenizer")
     start = held_out_lightgcn(dataset, held, list(table.item_ids), dim=32, epochs=2, seed=5).item_embeddings
     full = LightGCNResult.load(tmp_path / "out" / "item_tokenizer" / "lightgcn.safetensors").item_embeddings
@@ -217,6 +232,14 @@ def test_held_out_switches_need_the_lightgcn_start():
     for switch in ("rec_targets=held_out", "freeze_item_embeddings=true"):
         with pytest.raises(ConfigError, match="needs init_from_lightgcn: true"):
             parse_recipe("training_args/colarec-phones-cpu.yaml", [switch, "init_from_lightgcn=false"])
+    with pytest.raises(ConfigError, match="held_out_per_user 2 needs rec_targets: held_out"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["rec_targets=all", "held_out_per_user=2"])
+    with pytest.raises(ConfigError, match="held_out_per_user"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["held_out_per_user=0"])
+    with pytest.raises(ConfigError, match="held_out_max_share 0.25 needs rec_targets: held_out"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["rec_targets=all"])
+    with pytest.raises(ConfigError, match=r"held_out_max_share must be in \(0, 1\), got 1.0"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["held_out_max_share=1.0"])
 
 
 def test_training_pair_leak_bench_runs_on_a_trained_slice(tmp_path, data_dir, capsys):

@@ -69,8 +69,18 @@ class ColaRecRecipe(T5ShapeRecipe):
     )
     rec_targets: str = field(
         default="all",
-        metadata={"help": "all: every training item is a recommendation target; held_out: one training item per user is kept "
-                          "out of the LightGCN the model starts from and only those are targets (needs init_from_lightgcn)"},
+        metadata={"help": "all: every training item is a recommendation target; held_out: held_out_per_user training items "
+                          "per user are kept out of the LightGCN the model starts from and only those are targets "
+                          "(needs init_from_lightgcn)"},
+    )
+    held_out_per_user: int = field(
+        default=1,
+        metadata={"help": "rec_targets held_out: at most this many held-out items per user"},
+    )
+    held_out_max_share: float = field(
+        default=0.5,
+        metadata={"help": "rec_targets held_out: never hold out more than this share of a user's distinct training "
+                          "items (0.25: none of 3, one of 4-7); short histories keep the start's graph whole"},
     )
     freeze_item_embeddings: bool = field(
         default=False,
@@ -93,9 +103,16 @@ class ColaRecRecipe(T5ShapeRecipe):
             if active and not self.init_from_lightgcn:
                 raise ConfigError(f"{name} needs init_from_lightgcn: true (it concerns the LightGCN start)")
         check_non_negative(self, ("lightgcn_epochs", "lightgcn_dim", "gid_levels", "gid_clusters", "text_vocab_size",
-                                  "max_items_per_user", "max_tokens_per_item", "max_input_length"), minimum=1)
+                                  "max_items_per_user", "max_tokens_per_item", "max_input_length", "held_out_per_user"),
+                           minimum=1)
         check_non_negative(self, ("users_per_item", "rec_loss_weight", "index_loss_weight", "bpr_loss_weight",
                                   "contrastive_loss_weight"))
+        if not 0 < self.held_out_max_share < 1:
+            raise ConfigError(f"held_out_max_share must be in (0, 1), got {self.held_out_max_share}")
+        for name, value, default in (("held_out_per_user", self.held_out_per_user, 1),
+                                     ("held_out_max_share", self.held_out_max_share, 0.5)):
+            if value != default and self.rec_targets != "held_out":
+                raise ConfigError(f"{name} {value} needs rec_targets: held_out")
 
     def feature_config(self, seed: int = 0) -> ColaRecFeatureConfig:
         return ColaRecFeatureConfig(
@@ -148,7 +165,9 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
     tokenizer.set_generation_layout(config.generation_level_offsets, config.eos_token_id)
     if tree is not None:
         model.set_gid_tree(tree)
-    held_out = held_out_training_items(dataset.train_sequences(), seed) if family_recipe.rec_targets == "held_out" else None
+    held_out = (held_out_training_items(dataset.train_sequences(), seed, family_recipe.held_out_per_user,
+                                        family_recipe.held_out_max_share)
+                if family_recipe.rec_targets == "held_out" else None)
     if family_recipe.init_from_lightgcn:
         if held_out is None:
             vectors = load_lightgcn_vectors(table)
