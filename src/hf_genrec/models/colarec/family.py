@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -109,10 +109,10 @@ class ColaRecRecipe(T5ShapeRecipe):
                                   "contrastive_loss_weight"))
         if not 0 < self.held_out_max_share < 1:
             raise ConfigError(f"held_out_max_share must be in (0, 1), got {self.held_out_max_share}")
-        for name, value, default in (("held_out_per_user", self.held_out_per_user, 1),
-                                     ("held_out_max_share", self.held_out_max_share, 0.5)):
-            if value != default and self.rec_targets != "held_out":
-                raise ConfigError(f"{name} {value} needs rec_targets: held_out")
+        defaults = {f.name: f.default for f in fields(self)}
+        for name in ("held_out_per_user", "held_out_max_share"):
+            if getattr(self, name) != defaults[name] and self.rec_targets != "held_out":
+                raise ConfigError(f"{name} {getattr(self, name)} needs rec_targets: held_out")
 
     def feature_config(self, seed: int = 0) -> ColaRecFeatureConfig:
         return ColaRecFeatureConfig(
