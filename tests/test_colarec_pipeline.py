@@ -195,7 +195,7 @@ def test_held_out_targets_keep_their_edges_out_of_the_lightgcn_start(tmp_path, d
 
 
 def test_held_out_recipe_trains_with_frozen_item_rows_at_the_held_out_start(tmp_path, data_dir):
-    """The recipe switches end to end: the frozen atom-item and item rows stay the held-out LightGCN's vectors
+    """The recipe switches end to end: the frozen atom-item, item and user rows stay the held-out LightGCN's vectors
     (up to the init's scale) through training at a large learning rate, and differ from the full LightGCN's."""
     import torch
 
@@ -205,23 +205,25 @@ def test_held_out_recipe_trains_with_frozen_item_rows_at_the_held_out_start(tmp_
 
     overrides = {"code_embedding_scope": "node", "node_scoring": "item_logsumexp", "init_from_lightgcn": True,
                  "rec_targets": "held_out", "held_out_per_user": 2, "freeze_item_embeddings": True, "lightgcn_dim": 32,
-                 "seed": 5}
+                 "user_slot": True, "freeze_user_embeddings": True, "seed": 5}
     result = train_tiny(tmp_path, data_dir, max_steps=3, eval_steps=3, learning_rate=0.05, **overrides)
     assert result["test_invalid_rate"] == 0.0
     model = load_saved_model(tmp_path / "out").model
     dataset = load_rec_dataset("phones-slice", tmp_path / "data")
     held = held_out_training_items(dataset.train_sequences(), seed=5, per_user=2)
     table = SemanticIdTable.load(tmp_path / "out" / "item_tokenizer")
-    start = held_out_lightgcn(dataset, held, list(table.item_ids), dim=32, epochs=2, seed=5).item_embeddings
-    full = LightGCNResult.load(tmp_path / "out" / "item_tokenizer" / "lightgcn.safetensors").item_embeddings
+    start = held_out_lightgcn(dataset, held, list(table.item_ids), dim=32, epochs=2, seed=5)
+    full = LightGCNResult.load(tmp_path / "out" / "item_tokenizer" / "lightgcn.safetensors")
 
     def gram(x):
         g = x.detach().float() @ x.detach().float().T
         return g / g.abs().max()
 
-    for rows in (model.encoder.item_embeddings.weight, model.code_embeddings[-1].weight):
-        assert torch.allclose(gram(rows), gram(start), atol=1e-4)
-        assert not torch.allclose(gram(rows), gram(full), atol=1e-2)
+    for rows, kind in ((model.encoder.item_embeddings.weight, "item_embeddings"),
+                       (model.code_embeddings[-1].weight, "item_embeddings"),
+                       (model.encoder.user_embeddings.weight, "user_embeddings")):
+        assert torch.allclose(gram(rows), gram(getattr(start, kind)), atol=1e-4)
+        assert not torch.allclose(gram(rows), gram(getattr(full, kind)), atol=1e-2)
 
 
 def test_held_out_switches_need_the_lightgcn_start():
@@ -229,7 +231,7 @@ def test_held_out_switches_need_the_lightgcn_start():
 
     with pytest.raises(ConfigError, match="rec_targets must be one of"):
         parse_recipe("training_args/colarec-phones-cpu.yaml", ["rec_targets=some"])
-    for switch in ("rec_targets=held_out", "freeze_item_embeddings=true"):
+    for switch in ("rec_targets=held_out", "freeze_item_embeddings=true", "freeze_user_embeddings=true"):
         with pytest.raises(ConfigError, match="needs init_from_lightgcn: true"):
             parse_recipe("training_args/colarec-phones-cpu.yaml", [switch, "init_from_lightgcn=false"])
     with pytest.raises(ConfigError, match="held_out_per_user 2 needs rec_targets: held_out"):

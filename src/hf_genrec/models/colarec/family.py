@@ -87,6 +87,11 @@ class ColaRecRecipe(T5ShapeRecipe):
         metadata={"help": "keep the atom-item rows (and, with node-scoped codes, the item rows) at their LightGCN start "
                           "(needs init_from_lightgcn)"},
     )
+    freeze_user_embeddings: bool = field(
+        default=False,
+        metadata={"help": "keep the user rows at their LightGCN start (needs init_from_lightgcn): trained, a user slot "
+                          "learns the user's recommendation target by heart"},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -99,7 +104,8 @@ class ColaRecRecipe(T5ShapeRecipe):
         if self.rec_targets not in REC_TARGETS:
             raise ConfigError(f"rec_targets must be one of {REC_TARGETS}, got {self.rec_targets!r}")
         for name, active in (("rec_targets: held_out", self.rec_targets == "held_out"),
-                             ("freeze_item_embeddings", self.freeze_item_embeddings)):
+                             ("freeze_item_embeddings", self.freeze_item_embeddings),
+                             ("freeze_user_embeddings", self.freeze_user_embeddings)):
             if active and not self.init_from_lightgcn:
                 raise ConfigError(f"{name} needs init_from_lightgcn: true (it concerns the LightGCN start)")
         check_non_negative(self, ("lightgcn_epochs", "lightgcn_dim", "gid_levels", "gid_clusters", "text_vocab_size",
@@ -179,6 +185,8 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
         )
         if family_recipe.freeze_item_embeddings:
             model.freeze_item_embeddings()
+        if family_recipe.freeze_user_embeddings:
+            model.freeze_user_embeddings()
     needs_items = family_recipe.bpr_loss_weight > 0 or family_recipe.index_loss_weight > 0 or family_recipe.contrastive_loss_weight > 0
     collator = ColaRecCollator(
         features, with_pos_neg=needs_items, with_sibling=family_recipe.contrastive_loss_weight > 0, seed=seed

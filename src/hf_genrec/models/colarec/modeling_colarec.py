@@ -379,6 +379,10 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
         if self.config.node_scoped_codes:
             self.code_embeddings[-1].weight.requires_grad_(False)
 
+    def freeze_user_embeddings(self) -> None:
+        """Stop training the user rows (the user slots of recommendation and indexing inputs)."""
+        self.encoder.user_embeddings.weight.requires_grad_(False)
+
     def _start_embedding(self, batch: int) -> torch.Tensor:
         return embedding_rows(self.decoder.embed_tokens, 0, batch).unsqueeze(1)
 
