@@ -47,6 +47,15 @@ def test_a_recipe_without_metric_for_best_model_selects_on_ndcg(trained):
     assert parse_recipe(root / "r.yaml").training_args.metric_for_best_model == "ndcg@10"
 
 
+def test_a_checkpoint_carries_the_recipe_and_evaluates_as_the_run_would(trained):
+    """Without its recipe a checkpoint needed --dataset and was decoded with 20 beams instead of the recipe's 10."""
+    root, _ = trained
+    checkpoints = sorted((root / "out").glob("checkpoint-*"), key=lambda p: int(p.name[11:]))
+    assert checkpoints and all((c / "recipe.yaml").read_text() == (root / "out" / "recipe.yaml").read_text() for c in checkpoints)
+    run = cli("evaluate", "--model", str(checkpoints[-1]), "--split", "validation", "--no-record")
+    assert run.code == 0 and run.result["num_beams"] == 10 and run.result["dataset"] == "beauty-slice"
+
+
 def test_evaluation_records_never_replace_the_training_record(trained, tmp_path):
     from hf_genrec.hub import render_model_card
 

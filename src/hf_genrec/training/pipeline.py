@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import yaml
-from transformers import set_seed
+from transformers import TrainerCallback, set_seed
 
 from ..data import RecDataset, load_rec_dataset
 from ..errors import CheckpointMismatchError, ConfigError
@@ -118,11 +118,13 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
             processor=components.processor,
             run_marker=marker,
         )
+        recipe_text = yaml.safe_dump(parsed.values, sort_keys=False)
+        trainer.add_callback(RecipeInCheckpoints(recipe_text))
         train_output = trainer.train(resume_from_checkpoint=checkpoint)
         # the selected model when load_best_model_at_end (a LoRA run: its adapter), and its processor; a push_to_hub
         # recipe publishes at the end, once eval_results.json and recipe.yaml are there for the card
         trainer.save_model(str(output_dir), _internal_call=True)
-        atomic_write_text(output_dir / RECIPE_FILE, yaml.safe_dump(parsed.values, sort_keys=False))
+        atomic_write_text(output_dir / RECIPE_FILE, recipe_text)
         if args.plot_loss_curves and trainer.is_world_process_zero():
             trainer.plot_loss_curves(str(output_dir / "loss_curves.png"))
 
@@ -143,6 +145,21 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
     _leave_process_group()
     result["seconds"] = round(time.time() - started, 1)
     return result
+
+
+class RecipeInCheckpoints(TrainerCallback):
+    """Each checkpoint carries the run's ``recipe.yaml``, as the final folder does: ``hf-genrec evaluate`` on a
+    checkpoint then reads the recipe's dataset, beam width and cut-offs instead of needing ``--dataset`` and
+    falling back to 20 beams (which scores a 100-beam ColaRec model lower than it is)."""
+
+    def __init__(self, recipe_text: str) -> None:
+        self.recipe_text = recipe_text
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            atomic_write_text(folder / RECIPE_FILE, self.recipe_text)
+        return control
 
 
 def _leave_process_group() -> None:
@@ -217,4 +234,4 @@ def write_eval_results(output_dir: Path, dataset: RecDataset, split: str, metric
     return record
 
 
-__all__ = ["EVAL_RESULTS_FILE", "RECIPE_FILE", "item_ids_table", "resolve_checkpoint", "train_from_recipe", "write_eval_results"]
+__all__ = ["EVAL_RESULTS_FILE", "RECIPE_FILE", "RecipeInCheckpoints", "item_ids_table", "resolve_checkpoint", "train_from_recipe", "write_eval_results"]
