@@ -56,6 +56,24 @@ def test_a_checkpoint_carries_the_recipe_and_evaluates_as_the_run_would(trained)
     assert run.code == 0 and run.result["num_beams"] == 10 and run.result["dataset"] == "beauty-slice"
 
 
+def test_a_recipe_without_a_beam_width_derives_it_from_its_cut_offs(trained, tmp_path):
+    """Twice the largest cut-off, at least 20: top-20 lists with 20 beams came out short (a seen item in the beam)."""
+    from hf_genrec.recipes.training_arguments import GenRecTrainingArguments
+
+    derived = {tuple(ks): GenRecTrainingArguments(output_dir=str(tmp_path), metric_ks=ks, report_to="none").generation_num_beams
+               for ks in ([5, 10], [5, 10, 20], [50])}
+    assert derived == {(5, 10): 20, (5, 10, 20): 40, (50,): 100}
+    assert GenRecTrainingArguments(output_dir=str(tmp_path), metric_ks=[5, 10, 20], generation_num_beams=25,
+                                   report_to="none").generation_num_beams == 25
+    root, _ = trained
+    model = tmp_path / "model"
+    shutil.copytree(root / "out", model, ignore=shutil.ignore_patterns("checkpoint-*"))
+    recipe = yaml.safe_load((model / "recipe.yaml").read_text())
+    del recipe["generation_num_beams"]
+    (model / "recipe.yaml").write_text(yaml.safe_dump({**recipe, "metric_ks": [5, 10, 20]}))
+    assert cli("evaluate", "--model", str(model), "--split", "validation", "--no-record").result["num_beams"] == 40
+
+
 def test_evaluation_records_never_replace_the_training_record(trained, tmp_path):
     from hf_genrec.hub import render_model_card
 

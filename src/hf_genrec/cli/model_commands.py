@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", required=True, help="saved model folder")
     add_dataset_arguments(evaluate, required=False)
     evaluate.add_argument("--split", default="test", choices=["validation", "test"])
-    evaluate.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams")
+    evaluate.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams, else twice the largest cut-off (at least 20)")
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--max-users", type=int, default=None, help="score only the first N users (no record is kept)")
     evaluate.add_argument("--allow-catalogue-mismatch", action="store_true",
@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     recommend.add_argument("--user-id", type=int, default=None)
     recommend.add_argument("--user-key", default=None, help="original user key (looked up in the dataset's users.jsonl)")
     recommend.add_argument("--top-k", type=int, default=10)
-    recommend.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams, else 20")
+    recommend.add_argument("--num-beams", type=int, default=None, help="default: the recipe's generation_num_beams, else twice its largest metric_ks cut-off (at least 20)")
     recommend.add_argument("--batch-size", type=int, default=256, help="with --input: users ranked together")
     recommend.add_argument("--no-progress", action="store_true", help="with --input: no progress bar on stderr")
     add_dataset_arguments(recommend, required=False)

@@ -19,11 +19,11 @@ from ..data import ItemCatalogue, RecDataset
 from ..errors import DataFormatError, InvalidInputError
 from ..generation import recommend
 from ..generation.ranking import check_ranking_arguments, scores_items_directly
+from .checks import saved_num_beams
 from .prediction_files import PredictionRequest, check_new_output, read_requests, write_jsonl
 from .saved_models import load_saved_model, optional_dataset, read_saved_recipe
 
 READ_CHUNK = 4096  # lines ranked per call of recommend(); it sorts them by length and batches them
-DEFAULT_NUM_BEAMS = 20
 
 
 def _count_lines(path: Path) -> int:
@@ -72,7 +72,7 @@ def recommend_file(
     rec_dataset: RecDataset | None = optional_dataset(model_dir, dataset, data_dir)
     saved = load_saved_model(model_dir, rec_dataset)
     catalogue = rec_dataset.catalogue if rec_dataset is not None else None
-    beams = num_beams or int(read_saved_recipe(model_dir).get("generation_num_beams", DEFAULT_NUM_BEAMS))
+    beams = num_beams or saved_num_beams(read_saved_recipe(model_dir), model_dir)
     check_ranking_arguments(top_k, beams, len(saved.processor.item_ids), exact=scores_items_directly(saved.model))
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from ..data import RecDataset
 from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError
 from ..evaluation.records import catalogue_summary
+from ..recipes.training_arguments import derived_num_beams
 from ..training.pipeline import RECIPE_FILE
 
 
@@ -26,6 +27,14 @@ def check_positive_arguments(**values: Any) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise InvalidInputError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+
+
+def saved_num_beams(recipe: dict, model_dir: str | os.PathLike, metric_ks: list[int] | None = None) -> int:
+    """The recipe's ``generation_num_beams``, or the width derived from ``metric_ks`` (default: the recipe's, as
+    its training derived it) when the recipe sets none."""
+    if recipe.get("generation_num_beams") is not None:
+        return saved_recipe_value(recipe, "generation_num_beams", 20, model_dir)
+    return derived_num_beams(metric_ks or saved_recipe_value(recipe, "metric_ks", [5, 10], model_dir))
 
 
 def saved_recipe_value(recipe: dict, key: str, default: Any, model_dir: str | os.PathLike) -> Any:
@@ -77,4 +86,4 @@ def describe_ranking(protocol: str, catalogue: dict[str, Any]) -> str:
     return protocol.replace("full-catalogue ranking", instead) if "full-catalogue ranking" in protocol else f"{protocol}; {instead}"
 
 
-__all__ = ["catalogue_record", "check_positive_arguments", "describe_ranking", "saved_recipe_value"]
+__all__ = ["catalogue_record", "check_positive_arguments", "describe_ranking", "saved_num_beams", "saved_recipe_value"]

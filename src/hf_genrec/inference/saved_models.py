@@ -25,7 +25,7 @@ from ..recipes.yaml_recipes import load_recipe_yaml, yaml_problem
 from ..training.pipeline import RECIPE_FILE
 from ..training.trainer import GenRecTrainer
 from .prediction_files import check_new_output, evaluation_lines, write_jsonl
-from .checks import catalogue_record, check_positive_arguments, describe_ranking, saved_recipe_value
+from .checks import catalogue_record, check_positive_arguments, describe_ranking, saved_num_beams, saved_recipe_value
 from .loading_errors import loading
 
 
@@ -167,7 +167,7 @@ def evaluate_saved_model(
     args = GenRecTrainingArguments(
         output_dir=scratch_dir,
         per_device_eval_batch_size=batch_size,
-        generation_num_beams=num_beams or saved_recipe_value(recipe, "generation_num_beams", 20, model_dir),
+        generation_num_beams=num_beams or saved_num_beams(recipe, model_dir, ks),
         metric_ks=ks,
         report_to="none",
         use_cpu=not _cuda_available(),
@@ -218,7 +218,7 @@ def recommend_with_saved_model(
     check_positive_arguments(top_k=top_k, num_beams=num_beams)
     rec_dataset = optional_dataset(model_dir, dataset, data_dir)
     saved = load_saved_model(model_dir, rec_dataset)
-    num_beams = num_beams or int(saved.recipe.get("generation_num_beams", 20))
+    num_beams = num_beams or saved_num_beams(saved.recipe, model_dir)
     catalogue = rec_dataset.catalogue if rec_dataset is not None else None
     if by_key is None:
         by_key = saved.processor.item_keys is not None

@@ -8,12 +8,28 @@ from transformers import TrainingArguments
 
 from ..errors import ConfigError
 
+MIN_DERIVED_BEAMS = 20
+
+
+def derived_num_beams(metric_ks: list[int]) -> int:
+    """The beam width of a recipe that sets none: twice the largest cut-off, at least 20.
+
+    Why twice: fast beam search drops seen items at the last level, so with as many beams as the list is
+    long a seen item in the beam leaves the list short.  TIGER on Phones ranking top-20 with 20 beams
+    left 5% of users fewer than 20 items, validation N@20 0.0643; 40 beams: 0.0664, 100: 0.0664.
+    """
+    return max(MIN_DERIVED_BEAMS, 2 * max(metric_ks))
+
 
 @dataclass
 class GenRecTrainingArguments(TrainingArguments):
     """`TrainingArguments` with the beam search that evaluation ranks by (like Seq2SeqTrainingArguments)."""
 
-    generation_num_beams: int = field(default=20, metadata={"help": "beam width of constrained decoding at evaluation"})
+    generation_num_beams: int | None = field(
+        default=None,
+        metadata={"help": "beam width of constrained decoding at evaluation; default: twice the largest metric_ks cut-off, "
+                          "at least 20 (derived_num_beams)"},
+    )
     metric_ks: list[int] = field(default_factory=lambda: [5, 10], metadata={"help": "cut-offs of Recall@K / NDCG@K"})
     eval_max_users: int | None = field(
         default=None,
@@ -38,6 +54,8 @@ class GenRecTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         if not self.metric_ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in self.metric_ks):
             raise ConfigError(f"metric_ks must be a list of positive integers, got {self.metric_ks!r}")
+        if self.generation_num_beams is None:
+            self.generation_num_beams = derived_num_beams(self.metric_ks)
         if self.generation_num_beams < max(self.metric_ks):
             raise ConfigError(
                 f"metric_ks {self.metric_ks} need top-{max(self.metric_ks)} lists, more than "
