@@ -157,7 +157,7 @@ class RecipeInCheckpoints(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if state.is_world_process_zero and folder.is_dir():
+        if args.should_save and folder.is_dir():
             atomic_write_text(folder / RECIPE_FILE, self.recipe_text)
         return control
 
