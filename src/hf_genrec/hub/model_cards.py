@@ -33,11 +33,10 @@ from ..models.adapter_folders import adapter_base, family_of_model
 from ..models.processing_utils import PROCESSOR_FILE
 from ..models.registry import family_names, family_of_model_type, get_family
 from ..semantic_ids.id_table import SEMANTIC_ID_FILE
-from ..recipes.yaml_recipes import load_recipe_yaml
+from ..recipes.yaml_recipes import RECIPE_FILE, load_recipe_yaml
 from .staging import is_local_path, publishable_recipe
 
 EVAL_RESULTS_FILE = "eval_results.json"
-RECIPE_FILE = "recipe.yaml"
 MODEL_CARD_FILE = "README.md"
 TEMPLATE_DIR_ENV = "HF_GENREC_HUB_CARDS"
 LIBRARY_NAME = "hf_genrec"

@@ -29,9 +29,8 @@ from ..errors import ConfigError
 from ..io_utils import atomic_write_json, atomic_write_text
 from ..item_encoders.lora_adapters import ADAPTER_CONFIG_FILE, read_json_object
 from ..item_encoders.lora_base_models import check_hub_id
-from ..recipes.yaml_recipes import load_recipe_yaml
+from ..recipes.yaml_recipes import RECIPE_FILE, load_recipe_yaml
 
-RECIPE_FILE = "recipe.yaml"
 # never published: Trainer / torch pickles and intermediate training states
 EXCLUDED_PATTERNS = (
     "checkpoint-*", "runs", ".*.tmp", "__pycache__", "*.pyc", "training_args.bin", "optimizer.pt", "scheduler.pt",

@@ -17,7 +17,7 @@ from ..data import RecDataset
 from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError
 from ..evaluation.records import catalogue_summary
 from ..recipes.training_arguments import derived_num_beams
-from ..training.pipeline import RECIPE_FILE
+from ..recipes.yaml_recipes import RECIPE_FILE
 
 
 def check_positive_arguments(**values: Any) -> None:

@@ -17,6 +17,8 @@ from transformers import HfArgumentParser
 
 from ..errors import ConfigError
 
+RECIPE_FILE = "recipe.yaml"  # a trained model folder's (and each of its checkpoints') copy of its recipe
+
 
 class RecipeYamlLoader(yaml.SafeLoader):
     """YAML 1.2 scalars: only true/false are booleans and ``1e-3`` is a float; a key given twice is an error.

@@ -17,6 +17,7 @@ from ..io_utils import atomic_write_json, atomic_write_text
 from ..item_tokenizers.build import build_semantic_ids
 from ..models.weight_checks import check_weights_fit
 from ..output_folders import OVERWRITE_HINT, RunMarker, check_output_folder, claim_output_folder, is_own, read_marker
+from ..recipes.yaml_recipes import RECIPE_FILE
 from ..semantic_ids.id_table import SemanticIdTable
 from .recipe_checks import check_recipe_values
 from .recipe_loading import ParsedRecipe
@@ -26,7 +27,6 @@ from .trainer import GenRecTrainer
 logger = logging.getLogger(__name__)
 
 EVAL_RESULTS_FILE = "eval_results.json"
-RECIPE_FILE = "recipe.yaml"
 ITEM_TOKENIZER_DIR = "item_tokenizer"
 
 
