@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from ..data import RecDataset
 from ..errors import CheckpointMismatchError, DataFormatError, InvalidInputError
 from ..evaluation.records import catalogue_summary
-from ..recipes.training_arguments import derived_num_beams
+from ..recipes.training_arguments import DEFAULT_METRIC_KS, derived_num_beams
 from ..recipes.yaml_recipes import RECIPE_FILE
 
 
@@ -34,7 +34,7 @@ def saved_num_beams(recipe: dict, model_dir: str | os.PathLike, metric_ks: list[
     its training derived it) when the recipe sets none."""
     if recipe.get("generation_num_beams") is not None:
         return saved_recipe_value(recipe, "generation_num_beams", 20, model_dir)
-    return derived_num_beams(metric_ks or saved_recipe_value(recipe, "metric_ks", [5, 10], model_dir))
+    return derived_num_beams(metric_ks or saved_recipe_value(recipe, "metric_ks", list(DEFAULT_METRIC_KS), model_dir))
 
 
 def saved_recipe_value(recipe: dict, key: str, default: Any, model_dir: str | os.PathLike) -> Any:

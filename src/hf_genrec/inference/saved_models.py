@@ -21,8 +21,7 @@ from ..models.registry import ModelFamily, family_names, family_of_model_type
 from ..models.weight_checks import check_weights_fit, model_skeleton
 from ..output_folders import check_writable_folder
 from ..recipes.training_arguments import GenRecTrainingArguments
-from ..recipes.yaml_recipes import load_recipe_yaml, yaml_problem
-from ..recipes.yaml_recipes import RECIPE_FILE
+from ..recipes.yaml_recipes import RECIPE_FILE, load_recipe_yaml, yaml_problem
 from ..training.trainer import GenRecTrainer
 from .prediction_files import check_new_output, evaluation_lines, write_jsonl
 from .checks import catalogue_record, check_positive_arguments, describe_ranking, saved_num_beams, saved_recipe_value

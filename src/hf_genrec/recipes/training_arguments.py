@@ -8,6 +8,7 @@ from transformers import TrainingArguments
 
 from ..errors import ConfigError
 
+DEFAULT_METRIC_KS = (5, 10)
 MIN_DERIVED_BEAMS = 20
 
 
@@ -30,7 +31,7 @@ class GenRecTrainingArguments(TrainingArguments):
         metadata={"help": "beam width of constrained decoding at evaluation; default: twice the largest metric_ks cut-off, "
                           "at least 20 (derived_num_beams)"},
     )
-    metric_ks: list[int] = field(default_factory=lambda: [5, 10], metadata={"help": "cut-offs of Recall@K / NDCG@K"})
+    metric_ks: list[int] = field(default_factory=lambda: list(DEFAULT_METRIC_KS), metadata={"help": "cut-offs of Recall@K / NDCG@K"})
     eval_max_users: int | None = field(
         default=None,
         metadata={"help": "validation (model selection) scores a fixed random sample of N users (by `seed`), for speed; test is always whole"},

@@ -150,7 +150,7 @@ def train_from_recipe(parsed: ParsedRecipe, resume_from_checkpoint: str | bool |
 class RecipeInCheckpoints(TrainerCallback):
     """Each checkpoint carries the run's ``recipe.yaml``, as the final folder does: ``hf-genrec evaluate`` on a
     checkpoint then reads the recipe's dataset, beam width and cut-offs instead of needing ``--dataset`` and
-    falling back to 20 beams (which scores a 100-beam ColaRec model lower than it is)."""
+    decoding with a width that is not the recipe's (20 beams scored a 100-beam ColaRec checkpoint low)."""
 
     def __init__(self, recipe_text: str) -> None:
         self.recipe_text = recipe_text
