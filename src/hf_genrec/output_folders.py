@@ -103,12 +103,23 @@ def is_own(folder: str | os.PathLike, marker: RunMarker) -> bool:
     return saved is not None and saved["fingerprint"] == marker.fingerprint
 
 
+def checkpoint_folder(output_dir: str | os.PathLike, step: int) -> Path:
+    """Where Trainer saves the checkpoint of ``step`` (``checkpoint-N``): named here once for every reader and writer."""
+    return Path(output_dir) / f"checkpoint-{step}"
+
+
+def checkpoint_step(folder: str | os.PathLike) -> int | None:
+    """The step of a ``checkpoint-N`` folder's name; None for any other name."""
+    match = _CHECKPOINT.match(Path(folder).name)
+    return int(match.group(1)) if match else None
+
+
 def own_checkpoints(output_dir: str | os.PathLike, marker: RunMarker) -> list[Path]:
     """``checkpoint-N`` folders of ``output_dir`` that carry ``marker``, oldest step first."""
     folder = Path(output_dir)
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir() and is_own(p, marker)]
+    found = [(step, p) for p in folder.iterdir() if (step := checkpoint_step(p)) is not None and p.is_dir() and is_own(p, marker)]
     return [p for _, p in sorted(found)]
 
 
@@ -246,7 +257,7 @@ class OwnCheckpointsMixin:
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         run_dir = Path(self._get_output_dir(trial=trial))
-        checkpoint = run_dir / f"checkpoint-{self.state.global_step}"
+        checkpoint = checkpoint_folder(run_dir, self.state.global_step)
         # marked first, so a crash mid-save leaves a marked, incomplete checkpoint that resuming skips; a folder
         # of that name that is not the run's (adopted on resume) is never marked, so never rotated away
         if self.args.should_save and (not checkpoint.exists() or is_own(checkpoint, self.run_marker)):
@@ -282,6 +293,8 @@ __all__ = [
     "check_output_folder",
     "check_writable_folder",
     "claim_output_folder",
+    "checkpoint_folder",
+    "checkpoint_step",
     "is_own",
     "own_checkpoints",
     "read_marker",

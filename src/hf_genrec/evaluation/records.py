@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from ..errors import DataFormatError
 from ..io_utils import atomic_write_json, read_json
 
+EVAL_RESULTS_FILE = "eval_results.json"
 EVALUATIONS_FILE = "evaluations.json"
 RECORD_KEY = ("dataset", "split", "protocol", "catalogue")
 
@@ -51,4 +52,4 @@ def _key(record: dict[str, Any]) -> str:
     return json.dumps([record.get(name) for name in RECORD_KEY], sort_keys=True, default=str)
 
 
-__all__ = ["EVALUATIONS_FILE", "RECORD_KEY", "add_evaluation_record", "catalogue_summary", "read_evaluation_records"]
+__all__ = ["EVAL_RESULTS_FILE", "EVALUATIONS_FILE", "RECORD_KEY", "add_evaluation_record", "catalogue_summary", "read_evaluation_records"]

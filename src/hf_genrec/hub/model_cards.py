@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import yaml
 
 from ..errors import ConfigError, DataFormatError, InvalidInputError
+from ..evaluation.records import EVAL_RESULTS_FILE
 from ..io_utils import atomic_write_text
 from ..models.adapter_folders import adapter_base, family_of_model
 from ..models.processing_utils import PROCESSOR_FILE
@@ -36,7 +37,6 @@ from ..semantic_ids.id_table import SEMANTIC_ID_FILE
 from ..recipes.yaml_recipes import RECIPE_FILE, load_recipe_yaml
 from .staging import is_local_path, publishable_recipe
 
-EVAL_RESULTS_FILE = "eval_results.json"
 MODEL_CARD_FILE = "README.md"
 TEMPLATE_DIR_ENV = "HF_GENREC_HUB_CARDS"
 LIBRARY_NAME = "hf_genrec"

@@ -12,11 +12,13 @@ from transformers import TrainerCallback, set_seed
 
 from ..data import RecDataset, load_rec_dataset
 from ..errors import CheckpointMismatchError, ConfigError
-from ..evaluation.records import catalogue_summary
+from ..evaluation.records import EVAL_RESULTS_FILE, catalogue_summary
 from ..io_utils import atomic_write_json, atomic_write_text
 from ..item_tokenizers.build import build_semantic_ids
 from ..models.weight_checks import check_weights_fit
-from ..output_folders import OVERWRITE_HINT, RunMarker, check_output_folder, claim_output_folder, is_own, read_marker
+from ..output_folders import (
+    OVERWRITE_HINT, RunMarker, check_output_folder, checkpoint_folder, checkpoint_step, claim_output_folder, is_own, read_marker,
+)
 from ..recipes.yaml_recipes import RECIPE_FILE
 from ..semantic_ids.id_table import SemanticIdTable
 from .recipe_checks import check_recipe_values
@@ -26,7 +28,6 @@ from .trainer import GenRecTrainer
 
 logger = logging.getLogger(__name__)
 
-EVAL_RESULTS_FILE = "eval_results.json"
 ITEM_TOKENIZER_DIR = "item_tokenizer"
 
 
@@ -156,7 +157,7 @@ class RecipeInCheckpoints(TrainerCallback):
         self.recipe_text = recipe_text
 
     def on_save(self, args, state, control, **kwargs):
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        folder = checkpoint_folder(args.output_dir, state.global_step)
         if args.should_save and folder.is_dir():
             atomic_write_text(folder / RECIPE_FILE, self.recipe_text)
         return control
@@ -207,12 +208,12 @@ def resolve_checkpoint(output_dir: Path, resume: str | bool | None, marker: RunM
             hint = "" if saved is not None else f"; {OVERWRITE_HINT}"
             raise ConfigError(f"{resume}: cannot resume from another run's checkpoint: {marker.differences(saved)}{hint}")
         return str(resume)
-    candidates = [p for p in output_dir.glob("checkpoint-*") if p.name[11:].isdigit() and (p / "trainer_state.json").exists()]
+    candidates = [p for p in output_dir.glob("checkpoint-*") if checkpoint_step(p) is not None and (p / "trainer_state.json").exists()]
     if marker is not None:
         candidates = [p for p in candidates if is_own(p, marker) or (adopt_unmarked and read_marker(p) is None)]
     if not candidates:
         raise ConfigError(f"{output_dir}: no complete checkpoint of this run to resume from")
-    return str(max(candidates, key=lambda p: int(p.name[11:])))
+    return str(max(candidates, key=checkpoint_step))
 
 
 def write_eval_results(output_dir: Path, dataset: RecDataset, split: str, metrics: dict, max_history: int, args,
@@ -234,4 +235,4 @@ def write_eval_results(output_dir: Path, dataset: RecDataset, split: str, metric
     return record
 
 
-__all__ = ["EVAL_RESULTS_FILE", "RECIPE_FILE", "RecipeInCheckpoints", "item_ids_table", "resolve_checkpoint", "train_from_recipe", "write_eval_results"]
+__all__ = ["RECIPE_FILE", "RecipeInCheckpoints", "item_ids_table", "resolve_checkpoint", "train_from_recipe", "write_eval_results"]
