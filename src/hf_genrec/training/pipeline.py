@@ -235,4 +235,4 @@ def write_eval_results(output_dir: Path, dataset: RecDataset, split: str, metric
     return record
 
 
-__all__ = ["RECIPE_FILE", "RecipeInCheckpoints", "item_ids_table", "resolve_checkpoint", "train_from_recipe", "write_eval_results"]
+__all__ = ["RecipeInCheckpoints", "item_ids_table", "resolve_checkpoint", "train_from_recipe", "write_eval_results"]
