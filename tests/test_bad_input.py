@@ -238,6 +238,24 @@ def test_cli_reports_data_errors_with_exit_code_2(tmp_path, capsys):
     assert "hf-genrec: error:" in err and "line 2" in err and "item 99 is not in the item catalogue" in err
 
 
+
+@pytest.mark.parametrize("name, why", [("ids.png", "already exists"), ("ids.xyz", "format 'xyz' is not one matplotlib writes"),
+                                       ("folder.png", "is a folder")])
+def test_build_semantic_ids_never_overwrites_a_plot_file(tmp_path, capsys, name, why):
+    """`--plot` names a user's file: it is checked before any work and never replaced without --overwrite-output-dir."""
+    from hf_genrec.cli.main import main
+
+    _write_dataset(tmp_path, GOOD_LOO)
+    (tmp_path / "ids.png").write_bytes(b"my own picture")
+    (tmp_path / "folder.png").mkdir()
+    args = ["build-semantic-ids", "--dataset", "toy", "--data-dir", str(tmp_path), "--method", "rqkmeans",
+            "--output", str(tmp_path / "out"), "--plot", str(tmp_path / name)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "hf-genrec: error:" in err and why in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "ids.png").read_bytes() == b"my own picture" and not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------------------------------------
 # 2. Unknown items and empty histories (training data, tokenizer, collator, recommend())
 # ---------------------------------------------------------------------------------------------------

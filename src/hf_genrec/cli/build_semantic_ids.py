@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="directory for the tokenizer and semantic_ids.json")
     parser.add_argument("--method", choices=list(METHODS), default=None, help="overrides the recipe's method")
     parser.add_argument("--data-dir", default=None, help="data directory (default: $HF_GENREC_DATA or ../shared/data)")
-    parser.add_argument("--plot", default=None, help="PNG of codebook usage per level and the collision histogram")
+    parser.add_argument("--plot", default=None, help="PNG of codebook usage per level and the collision histogram "
+                        "(an existing file is replaced only with --overwrite-output-dir)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
     parser.add_argument("--epochs", type=float, default=None, help="overrides num_train_epochs (RQ-VAE)")
     parser.add_argument("--seed", type=int, default=None, help="overrides the recipe's seed")
@@ -34,7 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build_semantic_ids(args: argparse.Namespace) -> dict:
     from ..item_tokenizers.build import build_semantic_ids
+    from ..item_tokenizers.plots import check_plot_path
 
+    if args.plot is not None:
+        check_plot_path(args.plot, overwrite=args.overwrite_output_dir)
     arguments = ("dataset", "method", "epochs", "seed", "encoder")
     with claim_command_output("build-semantic-ids", args, arguments):
         return build_semantic_ids(

@@ -5,8 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import InvalidInputError
 from ..io_utils import atomic_path
 from ..semantic_ids.id_table import SemanticIdTable
+
+
+def check_plot_path(path: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Refuse, before any work, a plot path whose format matplotlib cannot write or that names an existing file."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(path)
+    suffix = path.suffix.lstrip(".").lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix and suffix not in formats:
+        raise InvalidInputError(f"plot {path}: format {suffix!r} is not one matplotlib writes ({', '.join(sorted(formats))})")
+    if path.is_dir():
+        raise InvalidInputError(f"plot {path} is a folder: name a file such as ids.png")
+    if path.exists() and not overwrite:
+        raise InvalidInputError(f"plot {path} already exists: name a new file, or pass --overwrite-output-dir to replace it")
+    return path
 
 
 def plot_semantic_id_stats(table: SemanticIdTable, path: str | os.PathLike) -> Path:
