@@ -59,6 +59,9 @@ def test_colarec_trains_logs_each_loss_and_evaluates(tmp_path, data_dir):
 
 def test_zero_weight_removes_a_loss_from_the_logs(tmp_path, data_dir):
     train_tiny(tmp_path, data_dir, contrastive_loss_weight=0.0, bpr_loss_weight=0.0, test_at_end=False)
+    # a run that leaves test unread does not read it through its LightGCN either
+    lightgcn = json.loads((tmp_path / "out" / "item_tokenizer" / "lightgcn_results.json").read_text())
+    assert "validation_ndcg@20" in lightgcn and not [k for k in lightgcn if k.startswith("test_")]
     state = json.loads(sorted((tmp_path / "out").glob("checkpoint-*"))[-1].joinpath("trainer_state.json").read_text())
     logged = {k for entry in state["log_history"] for k in entry}
     assert "loss_rec" in logged and "loss_index" in logged

@@ -114,6 +114,7 @@ def build_semantic_ids(
     device: str | None = None,
     plot_path: str | os.PathLike | None = None,
     show_progress_bar: bool = True,
+    score_test: bool = True,
     **overrides: Any,
 ) -> SemanticIdBuild:
     """Build and save a semantic-ID table.
@@ -126,7 +127,8 @@ def build_semantic_ids(
     ``colarec-kmeans`` needs a dataset (its training interactions).  ``overrides`` set recipe /
     TrainingArguments fields over the YAML at ``recipe_path``.  The output directory receives the
     tokenizer (RQ-VAE: ``save_pretrained``; RQ-KMeans: centroids safetensors + JSON config; ColaRec:
-    LightGCN weights and results) and ``semantic_ids.json``.
+    LightGCN weights and results) and ``semantic_ids.json``.  ``score_test=False`` keeps LightGCN's
+    report (colarec-kmeans) to validation, for a training run that leaves the test split unread.
     """
     start = time.perf_counter()
     output_dir = Path(output_dir)
@@ -160,6 +162,7 @@ def build_semantic_ids(
         table = build_colarec_gids(
             dataset, output_dir, levels=recipe.num_levels, clusters=recipe.codebook_size,
             lightgcn_dim=recipe.lightgcn_dim, lightgcn_epochs=recipe.lightgcn_epochs, seed=training_args.seed,
+            score_test=score_test,
         )
     else:
         if embeddings is None:

@@ -75,8 +75,13 @@ def build_colarec_gids(
     lightgcn_dim: int = 64,
     lightgcn_epochs: int = 20,
     seed: int = 0,
+    score_test: bool = True,
 ) -> SemanticIdTable:
-    """Train LightGCN, report its own ranking, cluster items into GIDs; saves all three into ``output_dir``."""
+    """Train LightGCN, report its own ranking, cluster items into GIDs; saves all three into ``output_dir``.
+
+    ``score_test=False`` (a training run with ``test_at_end: false``) reports validation only, so a run
+    that explores on validation never reads the test split, not even through its item tokenizer.
+    """
     output_dir = Path(output_dir)
     result, _, held_out, excluded = train_protocol_lightgcn(
         dataset, dataset.train_interactions(), dataset.catalogue.item_ids, dim=lightgcn_dim, epochs=lightgcn_epochs, seed=seed
@@ -85,9 +90,10 @@ def build_colarec_gids(
         "model": "lightgcn (dot product)",
         "best_epoch": result.best_epoch,
         "history": result.history,
-        **{f"{split}_{k}": v for split, pairs in held_out.items()
+        **{f"{split}_{k}": v for split, pairs in held_out.items() if score_test or split != "test"
            for k, v in evaluate_ranking(result.user_embeddings, result.item_embeddings, excluded[split], pairs, LIGHTGCN_KS).items()},
         "protocol": dataset.describe_protocol(),
+        **({} if score_test else {"test": "not read (the training run's test_at_end is false)"}),
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     result.save(output_dir / LIGHTGCN_FILE)

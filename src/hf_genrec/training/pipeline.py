@@ -48,6 +48,7 @@ def item_ids_table(parsed: ParsedRecipe, dataset: RecDataset, output_dir: Path) 
             recipe_path=recipe.semantic_id_recipe,
             output_dir=output_dir / ITEM_TOKENIZER_DIR,
             seed=parsed.training_args.seed,
+            score_test=recipe.test_at_end,
             **parsed.family_recipe.semantic_id_overrides(len(dataset.catalogue)),
         ).table
     source = given or output_dir / ITEM_TOKENIZER_DIR
