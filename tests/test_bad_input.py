@@ -720,3 +720,16 @@ def test_every_error_type_is_a_package_error():
     for error in (CheckpointMismatchError, ConfigError, DataFormatError, InvalidInputError, UnknownDatasetError, UnknownItemError):
         assert issubclass(error, HfGenRecError) and issubclass(error, ValueError)
     assert issubclass(UnknownItemError, KeyError) and str(UnknownItemError("item 3")) == "item 3"
+
+
+def test_the_package_raises_builtin_errors_only_for_its_own_bugs():
+    """Bad input raises a package error (callers catch HfGenRecError); a bare builtin is left to internal invariants."""
+    from hf_genrec.models.colarec.collaborative_holdout import held_out_training_items
+
+    with pytest.raises(InvalidInputError, match=r"per_user must be at least 1 and max_share in \(0, 1\), got 1 and 1.5"):
+        held_out_training_items({1: [1, 2, 3, 4]}, seed=0, per_user=1, max_share=1.5)
+    source = Path(hf_genrec.__file__).parent
+    builtin = re.compile(r"raise (ValueError|TypeError|KeyError|RuntimeError|IndexError)\(")
+    offenders = [f"{path.relative_to(source)}:{n}" for path in sorted(source.rglob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if builtin.search(line)]
+    assert offenders == []

@@ -25,6 +25,7 @@ import random
 from datasets import Dataset
 
 from ...data import RecDataset
+from ...errors import InvalidInputError
 from ...item_tokenizers.colarec_gids import train_protocol_lightgcn
 from ...item_tokenizers.lightgcn import LightGCNResult
 
@@ -37,7 +38,7 @@ def held_out_training_items(
     Users whose count is 0 keep every item and are left out: {user_id: held-out items}.
     """
     if per_user < 1 or not 0 < max_share < 1:
-        raise ValueError(f"per_user must be at least 1 and max_share in (0, 1), got {per_user} and {max_share}")
+        raise InvalidInputError(f"per_user must be at least 1 and max_share in (0, 1), got {per_user} and {max_share}")
     rng = random.Random(seed)
     held = {}
     for user, items in sorted(train_sequences.items()):
