@@ -114,12 +114,22 @@ def checkpoint_step(folder: str | os.PathLike) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def own_checkpoints(output_dir: str | os.PathLike, marker: RunMarker) -> list[Path]:
-    """``checkpoint-N`` folders of ``output_dir`` that carry ``marker``, oldest step first."""
+def own_checkpoints(output_dir: str | os.PathLike, marker: RunMarker | None, *, adopt_unmarked: bool = False,
+                    complete: bool = False) -> list[Path]:
+    """``checkpoint-N`` folders of ``output_dir`` that carry ``marker``, oldest step first.
+
+    ``marker=None`` takes any; ``adopt_unmarked`` also takes those without a marker (written before
+    markers existed); ``complete`` only those with a ``trainer_state.json`` (a save cut short by a crash has none).
+    """
     folder = Path(output_dir)
     if not folder.is_dir():
         return []
-    found = [(step, p) for p in folder.iterdir() if (step := checkpoint_step(p)) is not None and p.is_dir() and is_own(p, marker)]
+
+    def belongs(path: Path) -> bool:
+        return marker is None or is_own(path, marker) or (adopt_unmarked and read_marker(path) is None)
+
+    found = [(step, p) for p in folder.iterdir() if (step := checkpoint_step(p)) is not None and p.is_dir()
+             and (not complete or (p / "trainer_state.json").exists()) and belongs(p)]
     return [p for _, p in sorted(found)]
 
 

@@ -17,7 +17,8 @@ from ..io_utils import atomic_write_json, atomic_write_text
 from ..item_tokenizers.build import build_semantic_ids
 from ..models.weight_checks import check_weights_fit
 from ..output_folders import (
-    OVERWRITE_HINT, RunMarker, check_output_folder, checkpoint_folder, checkpoint_step, claim_output_folder, is_own, read_marker,
+    OVERWRITE_HINT, RunMarker, check_output_folder, checkpoint_folder, claim_output_folder, is_own, own_checkpoints,
+    read_marker,
 )
 from ..recipes.yaml_recipes import RECIPE_FILE
 from ..semantic_ids.id_table import SemanticIdTable
@@ -209,12 +210,10 @@ def resolve_checkpoint(output_dir: Path, resume: str | bool | None, marker: RunM
             hint = "" if saved is not None else f"; {OVERWRITE_HINT}"
             raise ConfigError(f"{resume}: cannot resume from another run's checkpoint: {marker.differences(saved)}{hint}")
         return str(resume)
-    candidates = [p for p in output_dir.glob("checkpoint-*") if checkpoint_step(p) is not None and (p / "trainer_state.json").exists()]
-    if marker is not None:
-        candidates = [p for p in candidates if is_own(p, marker) or (adopt_unmarked and read_marker(p) is None)]
+    candidates = own_checkpoints(output_dir, marker, adopt_unmarked=adopt_unmarked, complete=True)
     if not candidates:
         raise ConfigError(f"{output_dir}: no complete checkpoint of this run to resume from")
-    return str(max(candidates, key=checkpoint_step))
+    return str(candidates[-1])
 
 
 def write_eval_results(output_dir: Path, dataset: RecDataset, split: str, metrics: dict, max_history: int, args,
