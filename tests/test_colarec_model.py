@@ -468,3 +468,16 @@ def test_user_slot_processor_round_trip(tmp_path, data_dir):
     config_path.write_text(json.dumps(config))
     with pytest.raises(DataFormatError, match="no user_ids were saved"):
         ColaRecProcessor.from_pretrained(tmp_path / "plain")
+
+
+def test_rows_of_one_item_table_pass_it_on_and_mixed_tables_are_refused(features):
+    rows = train_rows(features)[:4]
+    collator = ColaRecCollator(features, seed=0)
+    assert "item_table" not in collator(rows)
+    batch = collator([{**row, "item_table": 2} for row in rows])
+    assert int(batch["item_table"]) == 2 and batch["rec_labels"].shape[0] == 4
+    with pytest.raises(InvalidInputError, match=r"a training batch mixes item tables \[1, 2\]"):
+        collator([{**row, "item_table": 1 + n % 2} for n, row in enumerate(rows)])
+    model = tiny_model(features)
+    with pytest.raises(InvalidInputError, match="the model has no item tables"):
+        model(**batch)

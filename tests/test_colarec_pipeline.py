@@ -245,6 +245,10 @@ def test_held_out_switches_need_the_lightgcn_start():
         parse_recipe("training_args/colarec-phones-cpu.yaml", ["rec_targets=all"])
     with pytest.raises(ConfigError, match=r"held_out_max_share must be in \(0, 1\), got 1.0"):
         parse_recipe("training_args/colarec-phones-cpu.yaml", ["held_out_max_share=1.0"])
+    with pytest.raises(ConfigError, match="cross_fit_folds must be 0 \\(off\\) or at least 2, got 1"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["cross_fit_folds=1"])
+    with pytest.raises(ConfigError, match="cross_fit_folds needs rec_targets: held_out and freeze_item_embeddings"):
+        parse_recipe("training_args/colarec-phones-cpu.yaml", ["cross_fit_folds=2", "freeze_item_embeddings=false"])
 
 
 def test_training_pair_leak_bench_runs_on_a_trained_slice(tmp_path, data_dir, capsys):
@@ -267,3 +271,85 @@ def test_training_pair_leak_bench_runs_on_a_trained_slice(tmp_path, data_dir, ca
         assert all(0 <= m["ndcg@20"] <= 1 for m in side.values())
     # LightGCN's user vectors were fitted to the training edges: a training item ranks above unseen ones
     assert seen["LightGCN user vector"]["ndcg@20"] > unseen["LightGCN user vector"]["ndcg@20"]
+
+
+def test_cross_fitted_recipe_trains_one_table_a_batch_and_ranks_with_every_edge(tmp_path, data_dir, monkeypatch):
+    """cross_fit_folds: the model trains against the table that misses each row's target edge and keeps (and
+    saves) the GIDs' own LightGCN, the one of every training edge, to rank with."""
+    import torch
+
+    from hf_genrec.data import load_rec_dataset
+    from hf_genrec.item_tokenizers.lightgcn import LightGCNResult
+    from hf_genrec.models.colarec.collaborative_holdout import cross_fitted_tables, held_out_lightgcn, held_out_training_items
+    from hf_genrec.models.colarec.modeling_colarec import ColaRecForGenerativeRecommendation
+
+    used = []
+    switch = ColaRecForGenerativeRecommendation._use_item_table
+    monkeypatch.setattr(ColaRecForGenerativeRecommendation, "_use_item_table",
+                        lambda self, index: (used.append((self.training, index)), switch(self, index))[1])
+
+    overrides = {"code_embedding_scope": "node", "node_scoring": "item_logsumexp", "init_from_lightgcn": True,
+                 "rec_targets": "held_out", "freeze_item_embeddings": True, "lightgcn_dim": 32, "lightgcn_epochs": 4,
+                 "seed": 5, "cross_fit_folds": 2}
+    result = train_tiny(tmp_path, data_dir, max_steps=4, eval_steps=2, save_steps=2, learning_rate=0.05, **overrides)
+    assert result["test_invalid_rate"] == 0.0
+    assert used[0] == (True, 0)  # set_item_tables starts the model on table 0
+    steps = [index for training, index in used[1:] if training]
+    assert len(steps) == 4 and set(steps) <= {1, 2}  # each training step on one fold's table
+    assert {index for training, index in used[1:] if not training} == {0}  # evaluation ranks with every edge
+    model = load_saved_model(tmp_path / "out").model
+    dataset = load_rec_dataset("phones-slice", tmp_path / "data")
+    held = held_out_training_items(dataset.train_sequences(), seed=5)
+    items = list(SemanticIdTable.load(tmp_path / "out" / "item_tokenizer").item_ids)
+    full = LightGCNResult.load(tmp_path / "out" / "item_tokenizer" / "lightgcn.safetensors")
+    tables = cross_fitted_tables(dataset, held, full, items, folds=2, dim=32, epochs=4, seed=5)
+    assert sorted(set(tables.fold_of_user.values())) == [1, 2] and set(tables.fold_of_user) == set(held)
+    assert torch.equal(tables.item_tables[0], full.item_embeddings)
+    start = held_out_lightgcn(dataset, held, items, dim=32, epochs=4, seed=5)
+
+    def gram(x):
+        g = x.detach().float() @ x.detach().float().T
+        return g / g.abs().max()
+
+    for rows in (model.encoder.item_embeddings.weight, model.code_embeddings[-1].weight):
+        assert torch.allclose(gram(rows), gram(tables.item_tables[0]), atol=1e-4)
+        for other in (tables.item_tables[1], tables.item_tables[2], start.item_embeddings):
+            assert not torch.allclose(gram(rows), gram(other), atol=1e-3)
+
+
+def test_item_tables_serve_training_batches_and_eval_and_checkpoints_keep_table_zero():
+    import torch
+
+    from hf_genrec.errors import InvalidInputError
+    from hf_genrec.models.colarec.configuration_colarec import ColaRecConfig
+    from hf_genrec.models.colarec.modeling_colarec import ColaRecForGenerativeRecommendation
+    from hf_genrec.training.trainer import OneTableBatchSampler
+
+    config = ColaRecConfig(vocab_size=40, num_items=6, num_users=3, codebook_sizes=[2, 3], d_model=8, d_ff=16, d_kv=4,
+                           num_heads=2, num_layers=1, num_decoder_layers=1)
+    model = ColaRecForGenerativeRecommendation(config)
+    tables = torch.randn(3, 6, 8)
+    with pytest.raises(InvalidInputError, match="freeze_item_embeddings"):
+        model.set_item_tables(tables)
+    model.freeze_item_embeddings()
+    with pytest.raises(InvalidInputError, match="expected"):
+        model.set_item_tables(torch.randn(3, 5, 8))
+    model.set_item_tables(tables)
+    assert torch.equal(model.encoder.item_embeddings.weight, tables[0])
+    model.train()
+    batch = {"rec_input_ids": torch.tensor([[3, 4, 5]]), "rec_item_slot_ids": torch.tensor([[-1, 2, -1]]),
+             "rec_labels": torch.tensor([[1, 2]]), "item_table": torch.tensor(2)}
+    assert torch.isfinite(model(**batch).loss)
+    assert torch.equal(model.encoder.item_embeddings.weight, tables[2])
+    assert torch.equal(model.state_dict()["encoder.item_embeddings.weight"], tables[0])  # checkpoints rank with table 0
+    assert torch.equal(model.encoder.item_embeddings.weight, tables[2])
+    model.eval()
+    assert torch.equal(model.encoder.item_embeddings.weight, tables[0])
+    assert "item_tables" not in model.state_dict()
+
+    sampler = OneTableBatchSampler([1, 1, 1, 2, 2, 1, 2], batch_size=2, seed=0)
+    first, second = list(sampler), list(sampler)
+    assert len(first) == len(sampler) == 8 and first != second
+    for order in (first, second):
+        assert set(order) == set(range(7))
+        assert all(len({[1, 1, 1, 2, 2, 1, 2][r] for r in order[b:b + 2]}) == 1 for b in range(0, 8, 2))

@@ -106,3 +106,32 @@ def test_ranking_excludes_only_what_the_protocol_excludes():
     kept = evaluate_ranking(users, items, np.zeros((0, 2), dtype=np.int64), held_out, ks=(1,))
     removed = evaluate_ranking(users, items, np.array([[0, 0]]), held_out, ks=(1,))
     assert kept["recall@1"] == 1.0 and removed["recall@1"] == 0.0
+
+
+def test_withheld_edges_leave_the_graph_but_not_the_batch_order():
+    """A run that withholds edges draws the batches and negatives of the run that keeps them: withholding nothing
+    repeats it exactly, and withholding some stays closer to it than training on the other edges alone, while
+    the withheld edges score lower (the run never saw them)."""
+    train, held, n_users, n_items = community_graph()
+    pairs = np.unique(train, axis=0)
+    kwargs = dict(dim=16, layers=2, epochs=10, lr=0.02, batch_size=256, seed=7)
+    full = train_lightgcn(pairs, n_users, n_items, **kwargs)
+    assert torch.equal(train_lightgcn(pairs, n_users, n_items, withheld=[], **kwargs).item_embeddings, full.item_embeddings)
+    dropped = np.zeros(len(pairs), dtype=bool)
+    dropped[::7] = True
+    withheld = train_lightgcn(pairs, n_users, n_items, withheld=pairs[dropped], **kwargs)
+    alone = train_lightgcn(pairs[~dropped], n_users, n_items, **kwargs)
+
+    def distance(result):
+        return float((result.item_embeddings - full.item_embeddings).norm() / full.item_embeddings.norm())
+
+    assert distance(withheld) < 0.75 * distance(alone)
+    u, i = pairs[dropped, 0], pairs[dropped, 1]
+
+    def edge_scores(result):
+        return (result.user_embeddings[u] * result.item_embeddings[i]).sum(-1)
+
+    assert (edge_scores(full) > edge_scores(withheld)).float().mean() > 0.8
+    with pytest.raises(InvalidInputError, match=r"withheld pair \(user 0, item \d+\) is not among the training interactions"):
+        absent = next(j for j in range(n_items) if not ((pairs[:, 0] == 0) & (pairs[:, 1] == j)).any())
+        train_lightgcn(pairs, n_users, n_items, withheld=[(0, absent)], **kwargs)

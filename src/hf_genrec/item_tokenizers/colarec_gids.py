@@ -44,10 +44,12 @@ def train_protocol_lightgcn(
     dim: int = 64,
     epochs: int = 20,
     seed: int = 0,
+    withheld: list[tuple[int, int]] | None = None,
 ) -> tuple[LightGCNResult, list[int], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """LightGCN on raw ``(user_id, item_id)`` ``train_pairs``, its epoch selected on the validation split
     under the dataset's protocol.  Returns the result, its user ids (rows), and the validation / test
-    target pairs and the protocol's exclusions, indexed as its rows."""
+    target pairs and the protocol's exclusions, indexed as its rows.  ``withheld`` raw pairs among
+    ``train_pairs`` stay out of its graph but not out of its batch draws (``train_lightgcn``)."""
     pairs, user_ids, _ = index_interactions(train_pairs, item_ids=item_ids, user_ids=user_ids)
     known_users = set(user_ids)
     held_out, excluded = {}, {}
@@ -59,9 +61,10 @@ def train_protocol_lightgcn(
         # the protocol's own exclusions (ColaRec: the training items; leave-one-out: none)
         removed = [(u, i) for u, items in zip(rows["user_id"], rows["exclude"]) if u in known_users for i in items]
         excluded[split], _, _ = index_interactions(removed, item_ids=item_ids, user_ids=user_ids)
+    withheld_rows = index_interactions(withheld, item_ids=item_ids, user_ids=user_ids)[0] if withheld else None
     result = train_lightgcn(
         pairs, len(user_ids), len(item_ids), dim=dim, epochs=epochs,
-        seed=seed, eval_interactions=held_out["validation"], eval_excluded=excluded["validation"],
+        seed=seed, eval_interactions=held_out["validation"], eval_excluded=excluded["validation"], withheld=withheld_rows,
     )
     return result, user_ids, held_out, excluded
 

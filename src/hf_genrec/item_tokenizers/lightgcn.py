@@ -178,6 +178,19 @@ class _NegativeSampler:
         return items
 
 
+def _kept_pairs(pairs: np.ndarray, withheld, num_users: int, num_items: int) -> np.ndarray | None:
+    """Mask over the sorted unique ``pairs`` of those not ``withheld`` (None when nothing is withheld)."""
+    if withheld is None or len(withheld) == 0:
+        return None
+    held = np.unique(_check_pairs(withheld, num_users, num_items, "withheld interactions"), axis=0)
+    keys, held_keys = pairs[:, 0] * num_items + pairs[:, 1], held[:, 0] * num_items + held[:, 1]
+    missing = ~np.isin(held_keys, keys)
+    if missing.any():
+        user, item = held[missing][0]
+        raise InvalidInputError(f"withheld pair (user {user}, item {item}) is not among the training interactions")
+    return ~np.isin(keys, held_keys)
+
+
 @torch.no_grad()
 def evaluate_ranking(
     user_embeddings: torch.Tensor,
@@ -230,6 +243,7 @@ def train_lightgcn(
     eval_k: int = 20,
     progress: Callable[[dict], None] | None = None,
     eval_excluded: Sequence[tuple[int, int]] | np.ndarray | None = None,
+    withheld: Sequence[tuple[int, int]] | np.ndarray | None = None,
 ) -> LightGCNResult:
     """Train LightGCN with BPR on 0-based ``(user, item)`` training pairs (see ``index_interactions``).
 
@@ -238,6 +252,11 @@ def train_lightgcn(
     epochs, with ``eval_excluded`` left out of the ranking (the protocol's exclusions; default: the
     training pairs), and the best epoch's embeddings are returned.  Deterministic for a given ``seed``
     and thread count.
+
+    ``withheld`` (pairs among ``interactions``) are kept out of the graph and skipped in the BPR batches,
+    which are still drawn over every interaction, negatives included: a run that withholds some edges
+    follows the batches of the run that does not, so the two differ by those edges rather than by
+    sampling noise (ColaRec's cross-fitted item tables).
     """
     if dim <= 0 or layers < 0 or epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise InvalidInputError(
@@ -246,13 +265,14 @@ def train_lightgcn(
         )
     pairs = _check_pairs(interactions, num_users, num_items, "training interactions")
     pairs = np.unique(pairs, axis=0)
+    keep = _kept_pairs(pairs, withheld, num_users, num_items)
     eval_pairs = None
     if eval_interactions is not None:
         eval_pairs = _check_pairs(eval_interactions, num_users, num_items, "evaluation interactions")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    adj = normalized_adjacency(pairs, num_users, num_items)
+    adj = normalized_adjacency(pairs if keep is None else pairs[keep], num_users, num_items)
     ego = torch.nn.Parameter(torch.randn(num_users + num_items, dim, generator=generator) * 0.1)
     optimizer = torch.optim.Adam([ego], lr=lr)
     sampler = _NegativeSampler(pairs, num_items, rng)
@@ -264,9 +284,14 @@ def train_lightgcn(
         order = rng.permutation(len(pairs))
         total = 0.0
         for start in range(0, len(order), batch_size):
-            batch = pairs[order[start : start + batch_size]]
+            chosen = order[start : start + batch_size]
+            batch = pairs[chosen]
+            negatives = sampler(batch[:, 0])
+            if keep is not None:
+                batch, negatives = batch[keep[chosen]], negatives[keep[chosen]]
+                if not len(batch):
+                    continue
             users, items = batch[:, 0], batch[:, 1]
-            negatives = sampler(users)
             out = propagate(adj, ego, layers)
             u = torch.as_tensor(users)
             i = torch.as_tensor(items) + num_users

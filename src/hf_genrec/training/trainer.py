@@ -33,6 +33,35 @@ def selection_sample(dataset: Dataset, size: int, seed: int) -> Dataset:
     return dataset.select(np.sort(rows).tolist())
 
 
+class OneTableBatchSampler(torch.utils.data.Sampler):
+    """Row order whose every ``batch_size`` consecutive rows share one ``tables`` value, shuffled anew each epoch.
+
+    A table's rows are padded to whole batches by repeating some of them (fewer than ``batch_size``), so no
+    batch straddles two tables.
+    """
+
+    def __init__(self, tables: Any, batch_size: int, seed: int):
+        self.tables = np.asarray(list(tables))
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+        self.padded = {int(t): -(-int((self.tables == t).sum()) // batch_size) * batch_size for t in np.unique(self.tables)}
+
+    def __len__(self) -> int:
+        return sum(self.padded.values())
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        batches = []
+        for table, size in self.padded.items():
+            rows = rng.permutation(np.flatnonzero(self.tables == table))
+            rows = np.concatenate([rows, rng.choice(rows, size - len(rows), replace=False)])
+            batches.extend(rows.reshape(-1, self.batch_size))
+        for b in rng.permutation(len(batches)):
+            yield from (int(row) for row in batches[b])
+
+
 @dataclass
 class Rankings:
     """The ranked lists of an evaluation, one row per dataset row, in the dataset's order (CPU tensors)."""
@@ -100,7 +129,11 @@ class GenRecTrainer(OwnCheckpointsMixin, LossComponentsMixin, PrecisionSwitching
     # ------------------------------------------------------------------ training
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
         """As Trainer's, with the lengths read once: ``dataset[column]`` is a lazy column in datasets 5,
-        and the length-grouped sampler's one-element reads cost ~10 s an epoch on Beauty."""
+        and the length-grouped sampler's one-element reads cost ~10 s an epoch on Beauty.  Rows that name an
+        ``item_table`` (ColaRec's cross-fitted rows) are batched one table at a time."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if "item_table" in (getattr(dataset, "column_names", None) or ()):
+            return OneTableBatchSampler(dataset["item_table"], self.args.per_device_train_batch_size, self.args.seed)
         sampler = super()._get_train_sampler(train_dataset)
         if isinstance(sampler, LengthGroupedSampler) and not isinstance(sampler.lengths, list):
             sampler.lengths = list(sampler.lengths)

@@ -15,13 +15,23 @@ also weakens the start, most for short histories: on Phones, holding one item ou
 histories of four or more (``max_share`` 0.25) 6%, and the model trained on the fewer rows is the
 better one (BENCHMARKS.md).  The counts follow each history's length, not the dataset.  The GIDs
 still come from the LightGCN of every interaction.
+
+The held-out start misses those edges at ranking time too, where nothing needs keeping out: every
+training edge is history there.  ``cross_fitted_tables`` closes that gap by cross-fitting: the model
+ranks with the LightGCN of every training edge (the one the GIDs come from), and each fold of the
+held-out users trains against the same LightGCN (seed, epochs, batches) withholding that fold's
+held-out edges.  A training target's edge is unseen by the rows it is scored against, and the model,
+trained against several such tables, learns a map from a history's rows to the next item's that does
+not lean on one table's particular rows.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 
+import torch
 from datasets import Dataset
 
 from ...data import RecDataset
@@ -60,6 +70,37 @@ def held_out_lightgcn(
     return result
 
 
+@dataclass
+class CrossFittedTables:
+    """``item_tables[0]``: every training edge; ``item_tables[k]``: every edge but fold ``k``'s held-out ones."""
+
+    item_tables: torch.Tensor  # [folds + 1, items, dim], rows in the semantic-ID table's order
+    user_vectors: torch.Tensor  # [users, dim] of table 0, sorted training users
+    fold_of_user: dict[int, int]  # held-out user -> fold in 1..folds
+
+
+def cross_fitted_tables(
+    dataset: RecDataset, held_out: dict[int, frozenset[int]], full: LightGCNResult, item_ids: list[int], *,
+    folds: int, dim: int, epochs: int, seed: int,
+) -> CrossFittedTables:
+    """Table 0: ``full``, the LightGCN of every training edge; table ``k``: LightGCN with ``full``'s settings
+    (``dim``, ``epochs``, ``seed``: its batches) withholding the held-out edges of fold ``k``, for each of
+    ``folds`` folds of the held-out users (drawn with ``seed``)."""
+    if folds < 2:
+        raise InvalidInputError(f"cross-fitting needs at least 2 folds, got {folds}")
+    order = sorted(held_out)
+    random.Random(seed).shuffle(order)
+    fold_of_user = {user: 1 + n % folds for n, user in enumerate(order)}
+    interactions = dataset.train_interactions()
+    tables = [full.item_embeddings]
+    for fold in range(1, folds + 1):
+        withheld = [(user, item) for user, items in held_out.items() if fold_of_user[user] == fold for item in items]
+        result, _, _, _ = train_protocol_lightgcn(dataset, interactions, item_ids, dim=dim, epochs=epochs, seed=seed,
+                                                  withheld=withheld)
+        tables.append(result.item_embeddings)
+    return CrossFittedTables(torch.stack(tables), full.user_embeddings, fold_of_user)
+
+
 def held_out_rows(rows: Dataset, held_out: dict[int, frozenset[int]]) -> Dataset:
     """The training rows ``{user_id, history, target}`` whose target is one of the user's held-out items."""
     keep = [n for n, (user, target) in enumerate(zip(rows["user_id"], rows["target"]))
@@ -67,4 +108,4 @@ def held_out_rows(rows: Dataset, held_out: dict[int, frozenset[int]]) -> Dataset
     return rows.select(keep)
 
 
-__all__ = ["held_out_lightgcn", "held_out_rows", "held_out_training_items"]
+__all__ = ["CrossFittedTables", "cross_fitted_tables", "held_out_lightgcn", "held_out_rows", "held_out_training_items"]

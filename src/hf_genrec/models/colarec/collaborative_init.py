@@ -48,8 +48,9 @@ def init_from_collaborative_vectors(
     user_vectors: torch.Tensor | None = None,
     item_codes: torch.Tensor | None = None,
     seed: int = 0,
-) -> None:
+) -> torch.Tensor:
     """Overwrite atom-item, user and (node-scoped) code embeddings with projected ``item_vectors`` / ``user_vectors``.
+    Returns the [k, d_model] map applied to the vectors (projection and scale), for other tables of the same space.
 
     Rows of ``item_vectors`` follow the model's item rows (the semantic-ID table's order), rows of
     ``user_vectors`` its user rows (sorted training users, as LightGCN numbers them);
@@ -89,6 +90,7 @@ def init_from_collaborative_vectors(
             sums.index_add_(0, leaf_nodes[:, level], items)
             counts.index_add_(0, leaf_nodes[:, level], torch.ones(len(items)))
             table.weight.copy_(_rms_scaled(sums / counts.clamp(min=1)[:, None], target))
+    return projection * scale
 
 
 __all__ = ["init_from_collaborative_vectors", "projection_to"]

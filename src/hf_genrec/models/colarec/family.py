@@ -20,7 +20,7 @@ from ...semantic_ids.id_trie import build_id_trie
 from ..genrec_tokenizer.tokenization_genrec import GenRecTokenizer
 from ..registry import FamilyComponents, ModelFamily, register_family
 from ..t5_recipe import T5ShapeRecipe
-from .collaborative_holdout import held_out_lightgcn, held_out_rows, held_out_training_items
+from .collaborative_holdout import cross_fitted_tables, held_out_lightgcn, held_out_rows, held_out_training_items
 from .collaborative_init import init_from_collaborative_vectors
 from .configuration_colarec import CODE_EMBEDDING_SCOPES, NODE_SCORINGS, ColaRecConfig
 from .modeling_colarec import ColaRecForGenerativeRecommendation
@@ -82,6 +82,12 @@ class ColaRecRecipe(T5ShapeRecipe):
         metadata={"help": "rec_targets held_out: never hold out more than this share of a user's distinct training "
                           "items (0.25: none of 3, one of 4-7); short histories keep the start's graph whole"},
     )
+    cross_fit_folds: int = field(
+        default=0,
+        metadata={"help": "rec_targets held_out with frozen item rows: 0 trains and ranks with the held-out start's rows; "
+                          "k >= 2 ranks with the LightGCN of every training edge (the GIDs') and trains each of k folds "
+                          "of the held-out users against that LightGCN withholding the fold's held-out edges"},
+    )
     freeze_item_embeddings: bool = field(
         default=False,
         metadata={"help": "keep the atom-item rows (and, with node-scoped codes, the item rows) at their LightGCN start "
@@ -119,6 +125,11 @@ class ColaRecRecipe(T5ShapeRecipe):
         for name in ("held_out_per_user", "held_out_max_share"):
             if getattr(self, name) != defaults[name] and self.rec_targets != "held_out":
                 raise ConfigError(f"{name} {getattr(self, name)} needs rec_targets: held_out")
+        check_non_negative(self, ("cross_fit_folds",))
+        if self.cross_fit_folds == 1:
+            raise ConfigError("cross_fit_folds must be 0 (off) or at least 2, got 1")
+        if self.cross_fit_folds and (self.rec_targets != "held_out" or not self.freeze_item_embeddings):
+            raise ConfigError("cross_fit_folds needs rec_targets: held_out and freeze_item_embeddings: true")
 
     def feature_config(self, seed: int = 0) -> ColaRecFeatureConfig:
         return ColaRecFeatureConfig(
@@ -174,19 +185,28 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
     held_out = (held_out_training_items(dataset.train_sequences(), seed, family_recipe.held_out_per_user,
                                         family_recipe.held_out_max_share)
                 if family_recipe.rec_targets == "held_out" else None)
+    cross_fit = None
     if family_recipe.init_from_lightgcn:
         if held_out is None:
             vectors = load_lightgcn_vectors(table)
+        elif family_recipe.cross_fit_folds:
+            cross_fit = cross_fitted_tables(
+                dataset, held_out, load_lightgcn_vectors(table), list(table.item_ids), folds=family_recipe.cross_fit_folds,
+                dim=family_recipe.lightgcn_dim, epochs=family_recipe.lightgcn_epochs, seed=seed,
+            )
+            vectors = LightGCNResult(cross_fit.user_vectors, cross_fit.item_tables[0])
         else:
             vectors = held_out_lightgcn(dataset, held_out, list(table.item_ids), dim=family_recipe.lightgcn_dim,
                                         epochs=family_recipe.lightgcn_epochs, seed=seed)
-        init_from_collaborative_vectors(
+        to_model = init_from_collaborative_vectors(
             model, vectors.item_embeddings, vectors.user_embeddings, item_codes=torch.as_tensor(table.codes), seed=seed
         )
         if family_recipe.freeze_item_embeddings:
             model.freeze_item_embeddings()
         if family_recipe.freeze_user_embeddings:
             model.freeze_user_embeddings()
+        if cross_fit is not None:
+            model.set_item_tables(cross_fit.item_tables @ to_model)
     needs_items = family_recipe.bpr_loss_weight > 0 or family_recipe.index_loss_weight > 0 or family_recipe.contrastive_loss_weight > 0
     collator = ColaRecCollator(
         features, with_pos_neg=needs_items, with_sibling=family_recipe.contrastive_loss_weight > 0, seed=seed
@@ -194,6 +214,8 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
     train_rows = features.train_dataset(splits["train"])
     if held_out is not None:
         train_rows = held_out_rows(train_rows, held_out)
+    if cross_fit is not None:  # each row trains against the table that never saw its target's edge
+        train_rows = train_rows.add_column("item_table", [cross_fit.fold_of_user[int(u)] for u in train_rows["user_id"]])
     return FamilyComponents(
         model=model,
         processor=processor,

@@ -25,6 +25,7 @@ unweighted terms are ``loss_components``.  Decoding: the level-decoding protocol
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -379,6 +380,45 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
         if self.config.node_scoped_codes:
             self.code_embeddings[-1].weight.requires_grad_(False)
 
+    def set_item_tables(self, tables: torch.Tensor) -> None:
+        """Frozen per-item rows to train against, ``tables`` [n, items, d_model] (cross-fitting): a training batch
+        with ``item_table = k`` reads table ``k`` as its atom-item slots and (node-scoped codes) item rows; eval
+        mode and every state dict hold table 0, the rows the model ranks with.  The tables are not saved."""
+        if self.encoder.item_embeddings.weight.requires_grad:
+            raise InvalidInputError("item tables replace frozen item rows: call freeze_item_embeddings() first")
+        expected = (self.config.num_items, self.config.d_model)
+        if tables.dim() != 3 or tuple(tables.shape[1:]) != expected:
+            raise InvalidInputError(f"item tables have shape {tuple(tables.shape)}; expected [n, {expected[0]}, {expected[1]}]")
+        self.register_buffer("item_tables", tables.detach().float().contiguous(), persistent=False)
+        self._use_item_table(0)
+
+    @torch.no_grad()
+    def _use_item_table(self, index: int) -> None:
+        for name in self._item_row_names():
+            self.get_parameter(name).data.copy_(self.item_tables[index])
+        self._item_table_in_use = index
+
+    def _item_row_names(self) -> list[str]:
+        names = ["encoder.item_embeddings.weight"]
+        if self.config.node_scoped_codes:
+            names.append(f"code_embeddings.{len(self.code_embeddings) - 1}.weight")
+        return names
+
+    def train(self, mode: bool = True) -> "ColaRecForGenerativeRecommendation":
+        super().train(mode)
+        if not mode and getattr(self, "_item_table_in_use", 0):
+            self._use_item_table(0)
+        return self
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        state = super().state_dict(*args, **kwargs)
+        if getattr(self, "_item_table_in_use", 0):  # mid-training on a fold's rows: save the rows it ranks with
+            for name in self._item_row_names():
+                key = kwargs.get("prefix", "") + name
+                if key in state:
+                    state[key] = self.item_tables[0].clone()
+        return state
+
     def freeze_user_embeddings(self) -> None:
         """Stop training the user rows (the user slots of recommendation and indexing inputs)."""
         self.encoder.user_embeddings.weight.requires_grad_(False)
@@ -554,6 +594,11 @@ class ColaRecForGenerativeRecommendation(GenerateRecommendMixin, PublishWithCard
           generation loss.
         * ``generate()``: ``decoder_input_ids`` in the flat decoder vocabulary -> ``logits`` and ``cache``.
         """
+        item_table = kwargs.pop("item_table", None)
+        if item_table is not None:
+            if getattr(self, "item_tables", None) is None:
+                raise InvalidInputError("the training batch names an item_table but the model has no item tables")
+            self._use_item_table(int(item_table))
         groups, unknown = _split_groups(kwargs)
         if unknown:
             raise InvalidInputError(f"ColaRec forward got unexpected inputs {sorted(unknown)}")

@@ -14,6 +14,8 @@ the item's learned atom embedding (``item_slot_ids`` says which item).
   whenever one exists, with a different first GID code, and ``sib_*`` (an item sharing i's first
   two GID codes, else its first code, else i itself) for the contrastive term.
 * Index-only rows (``{"item_id": ...}``, from ``index_dataset``) give ``index_*`` tensors.
+* Rows with an ``item_table`` (cross-fitted item rows) pass it on as the batch's ``item_table``; a batch
+  holds one table's rows (the trainer batches them so).
 
 Negatives, sibling items and user slots are drawn in the collator, so they change every epoch.
 """
@@ -485,6 +487,15 @@ class ColaRecCollator:
 
     # ------------------------------------------------------------------ batching
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        tables = {r["item_table"] for r in rows if "item_table" in r}
+        if len(tables) > 1:
+            raise InvalidInputError(f"a training batch mixes item tables {sorted(tables)}: batch rows by their item_table")
+        batch = self._collate(rows)
+        if tables:
+            batch["item_table"] = torch.tensor(tables.pop())
+        return batch
+
+    def _collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         f = self.features
         rec_rows = [r for r in rows if "target" in r]
         index_rows = [r for r in rows if "target" not in r and "item_id" in r]
