@@ -75,7 +75,6 @@ class CrossFittedTables:
     """``item_tables[0]``: every training edge; ``item_tables[k]``: every edge but fold ``k``'s held-out ones."""
 
     item_tables: torch.Tensor  # [folds + 1, items, dim], rows in the semantic-ID table's order
-    user_vectors: torch.Tensor  # [users, dim] of table 0, sorted training users
     fold_of_user: dict[int, int]  # held-out user -> fold in 1..folds
 
 
@@ -98,7 +97,7 @@ def cross_fitted_tables(
         result, _, _, _ = train_protocol_lightgcn(dataset, interactions, item_ids, dim=dim, epochs=epochs, seed=seed,
                                                   withheld=withheld)
         tables.append(result.item_embeddings)
-    return CrossFittedTables(torch.stack(tables), full.user_embeddings, fold_of_user)
+    return CrossFittedTables(torch.stack(tables), fold_of_user)
 
 
 def held_out_rows(rows: Dataset, held_out: dict[int, frozenset[int]]) -> Dataset:

@@ -187,17 +187,16 @@ def build_colarec(recipe: Any, family_recipe: ColaRecRecipe, dataset: RecDataset
                 if family_recipe.rec_targets == "held_out" else None)
     cross_fit = None
     if family_recipe.init_from_lightgcn:
-        if held_out is None:
+        if held_out is None or family_recipe.cross_fit_folds:  # the GIDs' LightGCN: every training edge
             vectors = load_lightgcn_vectors(table)
-        elif family_recipe.cross_fit_folds:
-            cross_fit = cross_fitted_tables(
-                dataset, held_out, load_lightgcn_vectors(table), list(table.item_ids), folds=family_recipe.cross_fit_folds,
-                dim=family_recipe.lightgcn_dim, epochs=family_recipe.lightgcn_epochs, seed=seed,
-            )
-            vectors = LightGCNResult(cross_fit.user_vectors, cross_fit.item_tables[0])
         else:
             vectors = held_out_lightgcn(dataset, held_out, list(table.item_ids), dim=family_recipe.lightgcn_dim,
                                         epochs=family_recipe.lightgcn_epochs, seed=seed)
+        if family_recipe.cross_fit_folds:
+            cross_fit = cross_fitted_tables(
+                dataset, held_out, vectors, list(table.item_ids), folds=family_recipe.cross_fit_folds,
+                dim=family_recipe.lightgcn_dim, epochs=family_recipe.lightgcn_epochs, seed=seed,
+            )
         to_model = init_from_collaborative_vectors(
             model, vectors.item_embeddings, vectors.user_embeddings, item_codes=torch.as_tensor(table.codes), seed=seed
         )
